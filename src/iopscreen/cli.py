@@ -1,0 +1,240 @@
+"""The command line: parse options, call the core, render, pick the exit code.
+
+Exit codes (also in the README):
+  0   ok
+  1   invalid input data (answers, rows)
+  2   usage error (bad option, missing file, no terminal)
+  3   invalid rule set
+  70  internal error (a bug; rerun with --debug for the traceback)
+  130 interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+import yaml
+
+from . import __version__
+from .answers import coerce_answers
+from .console import make_console, print_diagnostics, render_ruleset, render_screening
+from .engine import screen
+from .errors import AnswerError, IopscreenError, UsageError
+from .ruleset import check_ruleset, default_ruleset_path, load_ruleset, tests_path_for
+from .ruleset.model import Ruleset
+
+try:  # typer >= 0.2x vendors click; older releases re-export click's exception tree
+    from typer import TyperException as _CliError
+except ImportError:  # pragma: no cover
+    from click import ClickException as _CliError  # type: ignore[assignment]
+
+EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_RULESET, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 70, 130
+
+app = typer.Typer(
+    name="iopscreen",
+    help="Level-of-care screening for intensive outpatient programs (a screening aid; a "
+         "clinician confirms the level).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+rules_app = typer.Typer(help="Validate, show and test rule sets.", no_args_is_help=True,
+                        rich_markup_mode=None)
+app.add_typer(rules_app, name="rules")
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"iopscreen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for internal errors."),
+) -> None:
+    _state["debug"] = debug
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+RulesetArg = typer.Argument(None, help="Rule-set YAML file (default: the shipped rule set).",
+                            show_default=False)
+RulesetOpt = typer.Option(None, "--ruleset", "-r", help="Rule-set YAML file "
+                          "(default: the shipped rule set).", show_default=False)
+
+
+def resolve_ruleset_path(path: Optional[Path]) -> Path:
+    return path if path is not None else default_ruleset_path()
+
+
+def open_ruleset(path: Optional[Path]) -> Ruleset:
+    """Load a rule set, printing its warnings to stderr."""
+    ruleset, problems = check_ruleset(resolve_ruleset_path(path))
+    if problems.warnings and not problems.errors:
+        print_diagnostics(problems.sorted())
+    problems.raise_if_errors()
+    assert ruleset is not None
+    return ruleset
+
+
+@rules_app.command("validate")
+def rules_validate(path: Optional[Path] = RulesetArg,
+                   strict: bool = typer.Option(False, "--strict",
+                                               help="Treat warnings as errors.")) -> None:
+    """Check a rule set and report every problem with its line and column.
+
+    Example: iopscreen rules validate rules/default.yaml
+    """
+    target = resolve_ruleset_path(path)
+    ruleset, problems = check_ruleset(target)
+    print_diagnostics(problems.sorted())
+    if problems.errors or (strict and problems.warnings):
+        n, w = len(problems.errors), len(problems.warnings)
+        make_console(stderr=True).print(f"{target}: {n} error(s), {w} warning(s)", markup=False)
+        raise typer.Exit(EXIT_RULESET)
+    assert ruleset is not None
+    make_console().print(
+        f"{target}: ok ({ruleset.id} {ruleset.version}: {len(ruleset.questions)} questions, "
+        f"{len(ruleset.instruments)} instruments, {len(ruleset.rules)} rules, "
+        f"{len(problems.warnings)} warning(s))", markup=False, soft_wrap=True)
+
+
+@rules_app.command("show")
+def rules_show(path: Optional[Path] = RulesetArg) -> None:
+    """Print a rule set readably: levels, questions, instruments, rules, misconceptions.
+
+    Example: iopscreen rules show | less
+    """
+    render_ruleset(make_console(), open_ruleset(path))
+
+
+@rules_app.command("test")
+def rules_test(path: Optional[Path] = RulesetArg,
+               cases: Optional[Path] = typer.Option(None, "--cases", help="Test-case file "
+                                                    "(default: NAME.tests.yaml beside the rule "
+                                                    "set).")) -> None:
+    """Run the test cases stored beside a rule set and show each failure with the difference.
+
+    Example: iopscreen rules test rules/default.yaml
+    """
+    from .ruletests import run_cases
+
+    target = resolve_ruleset_path(path)
+    ruleset = open_ruleset(target)
+    results = run_cases(ruleset, cases or tests_path_for(target))
+    out = make_console()
+    failed = [r for r in results if not r.passed]
+    for r in failed:
+        out.print(f"FAIL {r.name} (line {r.line})", markup=False, style="red")
+        for line in r.failures:
+            out.print(f"     {line}", markup=False)
+    out.print(f"{len(results) - len(failed)} passed, {len(failed)} failed", markup=False)
+    if failed:
+        raise typer.Exit(EXIT_DATA)
+
+
+def read_answers_file(path: Path) -> dict[str, Any]:
+    """Read a JSON or YAML answers file: a mapping of question id to value."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UsageError(f"answers file '{path}' not found",
+                         hint="give a JSON or YAML file of question ids to answers") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read answers file '{path}': {exc}") from None
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else (
+            f"{path}:{exc.lineno}:{exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(path))
+        raise AnswerError(f"{where}: the answers file is not valid "
+                          f"{'JSON' if path.suffix.lower() == '.json' else 'YAML'}",
+                          hint="check quotes, commas and indentation there") from None
+    if isinstance(data, dict) and isinstance(data.get("answers"), dict):
+        data = data["answers"]
+    if not isinstance(data, dict):
+        raise AnswerError(f"{path}: answers must be a mapping of question id to answer",
+                          hint='e.g. {"phq9_1": 2, "si_plan": "no"}')
+    return data
+
+
+@app.command()
+def evaluate(
+    answers: Path = typer.Option(..., "--answers", "-a", help="JSON or YAML file of answers."),
+    ruleset_path: Optional[Path] = RulesetOpt,
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
+    show_values: bool = typer.Option(False, "--show-values",
+                                     help="Include answer values in error messages."),
+) -> None:
+    """Screen a file of answers without prompts and print the recommendation with its reasons.
+
+    Example: iopscreen evaluate --answers client.json --format json
+    """
+    ruleset = open_ruleset(ruleset_path)
+    raw = read_answers_file(answers)
+    typed = coerce_answers(ruleset, raw, source=str(answers), show_values=show_values)
+    result = screen(ruleset, typed)
+    if fmt is Format.json:
+        typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        render_screening(make_console(), result, ruleset, typed)
+
+
+def run(args: list[str] | None = None) -> int:
+    """Run the command line on ``args`` and return the exit code (the one exit-code owner)."""
+    try:
+        code = app(args=args, prog_name="iopscreen", standalone_mode=False)
+    except IopscreenError as exc:
+        if exc.diagnostics:
+            print_diagnostics(exc.diagnostics)
+        else:
+            console = make_console(stderr=True)
+            console.print(f"error: {exc.message}", markup=False, style="red", soft_wrap=True)
+            if exc.hint:
+                console.print(f"  hint: {exc.hint}", markup=False, soft_wrap=True)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        make_console(stderr=True).print("interrupted", markup=False)
+        return EXIT_INTERRUPTED
+    except _CliError as exc:
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:  # pragma: no cover
+            typer.echo(f"error: {exc.format_message()}", err=True)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - last line of defence; never show locals
+        if _state["debug"]:
+            raise
+        make_console(stderr=True).print(
+            f"internal error: {type(exc).__name__} (a bug in iopscreen; nothing you typed is "
+            "shown here). Rerun with --debug for the traceback.", markup=False)
+        return EXIT_INTERNAL
+    return code if isinstance(code, int) else EXIT_OK
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

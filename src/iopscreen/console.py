@@ -1,0 +1,268 @@
+"""Terminal rendering with rich (the only module that imports rich).
+
+Everything here must read well at 80 columns and with colour off (NO_COLOR): meaning is carried
+by words and symbols, never by colour alone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Iterable
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .answers import Answer, display_value
+from .engine import Screening
+from .errors import Diagnostic
+from .ruleset.model import Ruleset
+
+SEVERITY_STYLE = {"crisis": "bold white on red", "urgent": "bold red", "review": "bold yellow",
+                  "note": "cyan"}
+SEVERITY_MARK = {"crisis": "!!!", "urgent": "!!", "review": "!", "note": "-"}
+
+
+def make_console(stderr: bool = False, width: int | None = None) -> Console:
+    """A console that honours NO_COLOR and never wraps wider than the terminal."""
+    no_color = "NO_COLOR" in os.environ
+    return Console(stderr=stderr, no_color=no_color, width=width, highlight=False,
+                   soft_wrap=False, emoji=False)
+
+
+def print_diagnostics(diagnostics: Iterable[Diagnostic], console: Console | None = None) -> None:
+    console = console or make_console(stderr=True)
+    for d in diagnostics:
+        style = "red" if d.level == "error" else "yellow"
+        console.print(Text(d.render().split("\n")[0], style=style), soft_wrap=True)
+        if d.hint:
+            console.print(Text(f"  hint: {d.hint}"), soft_wrap=True)
+
+
+def crisis_banner(ruleset: Ruleset, reasons: Iterable[str] = ()) -> Panel:
+    """The crisis protocol, impossible to miss with or without colour."""
+    body = Text()
+    body.append("!!! CRISIS - ACT NOW !!!\n", style="bold")
+    for reason in reasons:
+        body.append(f"Because: {reason}\n")
+    body.append("\n")
+    for i, step in enumerate(ruleset.crisis.protocol, 1):
+        body.append(f"{i}. {step}\n", style="bold")
+    if ruleset.crisis.resources:
+        body.append("\n")
+    for res in ruleset.crisis.resources:
+        body.append(f"* {res.name}: {res.contact}\n")
+    body.append("\nYou can continue the interview once the person is safe.", style="italic")
+    return Panel(body, title=f"!!! {ruleset.crisis.title.upper()} !!!", box=box.DOUBLE,
+                 style=SEVERITY_STYLE["crisis"], expand=True, padding=(1, 2))
+
+
+def level_panel(screening: Screening, ruleset: Ruleset) -> Panel:
+    level = ruleset.level(screening.level)
+    text = Text(justify="center")
+    text.append("RECOMMENDED LEVEL OF CARE\n", style="dim")
+    text.append(f"{level.label.upper()}\n", style="bold reverse")
+    text.append(level.description + "\n", style="italic")
+    if screening.provisional:
+        possible = ruleset.level(screening.possible_level or screening.level)
+        text.append("\nPROVISIONAL", style="bold yellow")
+        if possible.id != level.id:
+            text.append(f": unanswered questions could raise this to {possible.label}.")
+        else:
+            text.append(": unanswered questions could add flags that need attention.")
+    else:
+        text.append("\nFinal for the answers given", style="bold green")
+    return Panel(text, box=box.HEAVY, expand=True, padding=(1, 2))
+
+
+def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
+                     answers: dict[str, Answer] | None = None) -> None:
+    """Print the whole explained result."""
+    if screening.crisis:
+        reasons = [r.title for r in screening.fired
+                   if any(ruleset.flags[f].severity == "crisis" for f in r.flags)]
+        console.print(crisis_banner(ruleset, reasons))
+    console.print(level_panel(screening, ruleset))
+
+    if screening.flags:
+        console.print(Text("FLAGS", style="bold underline"))
+        for f in screening.flags:
+            line = Text(f"  {SEVERITY_MARK[f.severity]} ")
+            line.append(f"{f.label}", style=SEVERITY_STYLE[f.severity])
+            line.append(f"  [{f.severity}; rules: {', '.join(f.rules)}]", style="dim")
+            console.print(line)
+        console.print()
+
+    clinical = [r for r in screening.fired if r.category != "engagement"]
+    engagement = [r for r in screening.fired if r.category == "engagement"]
+    console.print(Text("WHY", style="bold underline"))
+    if not clinical:
+        lowest = ruleset.levels[0]
+        console.print(f"  No criterion for a higher level was met, so the result is the lowest "
+                      f"level ({lowest.label}).", markup=False)
+    for r in clinical:
+        _print_rule(console, r, ruleset)
+    console.print()
+
+    if screening.pending:
+        console.print(Text("MISSING ANSWERS THAT COULD CHANGE THIS", style="bold underline"))
+        for p in screening.pending:
+            effect = []
+            if p.min_level:
+                effect.append(f"level {ruleset.level(p.min_level).label}")
+            effect.extend(ruleset.flags[f].label for f in p.flags)
+            console.print(Text(f"  ? {p.title} -> {', '.join(effect)}"))
+            if p.deciding:
+                asks = "; ".join(f"{q} ({_short(ruleset.questions[q].text)})" for q in p.deciding)
+                console.print(Text(f"      decided by: {asks}", style="dim"))
+        console.print()
+
+    if ruleset.instruments:
+        console.print(Text("SCORES", style="bold underline"))
+        table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, expand=False)
+        table.add_column("Instrument")
+        table.add_column("Score", justify="right")
+        table.add_column("Band")
+        for s in screening.scores:
+            score = "unknown" if s.score is None else f"{s.score:g}/{s.max_score}"
+            band = s.band_label or ("missing: " + ", ".join(s.missing_items)
+                                    if s.missing_items else "-")
+            table.add_row(s.title, score, band)
+        console.print(table)
+
+    if screening.misconceptions:
+        console.print(Text("TALKING POINTS (the client's concerns)", style="bold underline"))
+        for m in screening.misconceptions:
+            console.print(Text(f"  Concern: \"{m.myth}\"", style="bold"))
+            console.print(Text(f"    Say: {m.facts}"))
+            console.print(Text(f"    Source: {'; '.join(m.sources)}", style="dim"))
+        console.print()
+
+    if engagement:
+        console.print(Text("ENGAGEMENT NOTES (never lower the level)", style="bold underline"))
+        for r in engagement:
+            _print_rule(console, r, ruleset)
+        console.print()
+
+    if screening.ignored:
+        console.print(Text("Answers ignored because skip logic made them not applicable: "
+                           + ", ".join(screening.ignored), style="dim"))
+    console.print(Text(f"Rule set: {ruleset.id} {ruleset.version} "
+                       f"(sha256 {ruleset.content_hash[:12]})", style="dim"))
+    console.print(Panel(Text(screening.disclaimer), title="Screening aid", box=box.ROUNDED))
+
+
+def _print_rule(console: Console, rule, ruleset: Ruleset) -> None:  # type: ignore[no-untyped-def]
+    effect = []
+    if rule.min_level:
+        effect.append(f"min. {ruleset.level(rule.min_level).label}")
+    effect.extend(ruleset.flags[f].label for f in rule.flags)
+    head = Text("  * ")
+    head.append(rule.title, style="bold")
+    head.append(f"  ({'; '.join(effect)})", style="dim")
+    console.print(head)
+    console.print(Text(f"      {rule.reason}"))
+    if rule.evidence:
+        ev = ", ".join(f"{e.name} = {e.value}" for e in rule.evidence)
+        console.print(Text(f"      from: {ev}", style="dim"))
+    console.print(Text(f"      source: {'; '.join(rule.sources)}", style="dim"))
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def render_ruleset(console: Console, ruleset: Ruleset) -> None:
+    """A readable rendering of levels, questions, instruments and rules."""
+    console.print(Panel(Text(f"{ruleset.title}\n{ruleset.id} version {ruleset.version}, "
+                             f"effective {ruleset.effective}"
+                             + (f"\nFor: {ruleset.population}" if ruleset.population else "")),
+                        box=box.HEAVY))
+    console.print(Text("LEVELS (least to most intensive)", style="bold underline"))
+    for lv in ruleset.levels:
+        console.print(Text(f"  {lv.rank + 1}. {lv.label} [{lv.id}]", style="bold"))
+        console.print(Text(f"     {lv.description}"))
+    console.print()
+    console.print(Text("QUESTIONS", style="bold underline"))
+    for sec in ruleset.sections:
+        console.print(Text(f"  {sec.title}", style="bold"))
+        for qid in sec.questions:
+            q = ruleset.questions[qid]
+            kind = q.type + ("" if q.required else ", optional")
+            if q.type == "integer":
+                kind += f", {q.min}-{q.max}"
+            console.print(Text(f"    {qid} ({kind}): {q.text}"))
+            if q.choices:
+                console.print(Text("        " + "; ".join(f"{c.code}={c.label}" for c in q.choices),
+                                   style="dim"))
+            if q.ask_when:
+                console.print(Text(f"        asked when: {q.ask_when.text}", style="dim"))
+    console.print()
+    if ruleset.instruments:
+        console.print(Text("INSTRUMENTS", style="bold underline"))
+        for inst in ruleset.instruments:
+            console.print(Text(f"  {inst.title} [{inst.id}], 0-{inst.max_score}", style="bold"))
+            console.print(Text(f"    items: {', '.join(inst.items)}"))
+            if inst.gate:
+                console.print(Text(f"    scored only when: {inst.gate.text} "
+                                   f"(else {inst.gate_score})"))
+            console.print(Text("    bands: " + "; ".join(f"{b.min}-{b.max} {b.label}"
+                                                         for b in inst.bands)))
+            console.print(Text(f"    missing items: {inst.missing}"
+                               + (f" (up to {inst.max_missing})" if inst.missing == "prorate"
+                                  else "")))
+            console.print(Text("    source: " + "; ".join(ruleset.sources[s].cite
+                                                         for s in inst.sources), style="dim"))
+        console.print()
+    if ruleset.derived:
+        console.print(Text("DERIVED VALUES", style="bold underline"))
+        for d in ruleset.derived:
+            console.print(Text(f"  {d.id} = {d.expr.text}"))
+            if d.description:
+                console.print(Text(f"    {d.description}", style="dim"))
+        console.print()
+    console.print(Text("RULES", style="bold underline"))
+    for r in ruleset.rules:
+        effect = []
+        if r.min_level:
+            effect.append(f"min {r.min_level}")
+        effect.extend(f"flag {f}" for f in r.flags)
+        console.print(Text(f"  {r.id}: {r.title} -> {', '.join(effect)}", style="bold"))
+        console.print(Text(f"    when: {r.when.text}"))
+        console.print(Text(f"    {r.reason}"))
+        console.print(Text("    source: " + "; ".join(ruleset.sources[s].cite for s in r.sources),
+                           style="dim"))
+    console.print()
+    if ruleset.misconceptions:
+        console.print(Text("MISCONCEPTIONS", style="bold underline"))
+        for m in ruleset.misconceptions:
+            console.print(Text(f"  {m.id} (when {m.when.text})", style="bold"))
+            console.print(Text(f"    myth: {m.myth}"))
+            console.print(Text(f"    facts: {m.facts}"))
+        console.print()
+    console.print(Text("DISCLAIMER", style="bold underline"))
+    console.print(Text(f"  {ruleset.disclaimer}"))
+
+
+def render_answers_table(ruleset: Ruleset, answers: dict[str, Answer],
+                         order: Iterable[str]) -> Table:
+    table = Table(box=box.SIMPLE, show_edge=False, expand=False)
+    table.add_column("#", justify="right")
+    table.add_column("Question")
+    table.add_column("Answer")
+    for i, qid in enumerate(order, 1):
+        q = ruleset.questions[qid]
+        table.add_row(str(i), _short(q.text, 50), display_value(q, answers.get(qid)))
+    return table
+
+
+def is_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+__all__ = ["Group", "crisis_banner", "make_console", "print_diagnostics", "render_ruleset",
+           "render_screening"]

@@ -1,0 +1,286 @@
+"""``screen(ruleset, answers) -> Screening``: pure, deterministic, explainable.
+
+The level is the highest ``min_level`` among the rules that fired, never an average; with no rule
+fired it is the lowest level. Rules whose condition is unknown and that could raise the level or
+add a flag that needs attention make the result *provisional*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .answers import Answer, display_value, to_plain
+from .program import Program, compile_program
+from .ruleset.model import Ruleset
+
+SCHEMA_VERSION = 1
+# Flags of these severities make an unknown rule worth a provisional result; 'note' does not.
+ATTENTION_SEVERITIES = ("crisis", "urgent", "review")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One value a fired rule read: a question's answer, a score, a band or a derived value."""
+
+    name: str
+    kind: str  # question | score | band | derived
+    value: str
+
+
+@dataclass(frozen=True)
+class FiredRule:
+    id: str
+    title: str
+    reason: str
+    min_level: str | None
+    flags: tuple[str, ...]
+    category: str
+    sources: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True)
+class PendingRule:
+    """A rule that is unknown because of missing answers and could change the result."""
+
+    id: str
+    title: str
+    min_level: str | None
+    flags: tuple[str, ...]
+    deciding: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FlagResult:
+    id: str
+    label: str
+    severity: str
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    id: str
+    title: str
+    score: float | None
+    max_score: int
+    band: str | None
+    band_label: str | None
+    missing_items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MisconceptionResult:
+    id: str
+    myth: str
+    facts: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The full, explainable result of screening one set of answers."""
+
+    ruleset_id: str
+    ruleset_version: str
+    ruleset_hash: str
+    level: str
+    level_label: str
+    provisional: bool
+    possible_level: str | None
+    flags: tuple[FlagResult, ...]
+    fired: tuple[FiredRule, ...]
+    pending: tuple[PendingRule, ...]
+    deciding: tuple[str, ...]
+    scores: tuple[ScoreResult, ...]
+    misconceptions: tuple[MisconceptionResult, ...]
+    ignored: tuple[str, ...]
+    answers: dict[str, Any] = field(default_factory=dict)
+    disclaimer: str = ""
+
+    @property
+    def crisis(self) -> bool:
+        return any(f.severity == "crisis" for f in self.flags)
+
+    @property
+    def flag_ids(self) -> tuple[str, ...]:
+        return tuple(f.id for f in self.flags)
+
+    def score(self, instrument_id: str) -> ScoreResult:
+        return next(s for s in self.scores if s.id == instrument_id)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented, stable JSON form (see README, 'Result JSON')."""
+        return {
+            "schema": "iopscreen.screening",
+            "schema_version": SCHEMA_VERSION,
+            "ruleset": {"id": self.ruleset_id, "version": self.ruleset_version,
+                        "sha256": self.ruleset_hash},
+            "level": self.level,
+            "level_label": self.level_label,
+            "provisional": self.provisional,
+            "possible_level": self.possible_level,
+            "deciding_questions": list(self.deciding),
+            "flags": [{"id": f.id, "label": f.label, "severity": f.severity,
+                       "rules": list(f.rules)} for f in self.flags],
+            "fired_rules": [{
+                "id": r.id, "title": r.title, "reason": r.reason, "min_level": r.min_level,
+                "flags": list(r.flags), "category": r.category, "sources": list(r.sources),
+                "evidence": [{"name": e.name, "kind": e.kind, "value": e.value}
+                             for e in r.evidence],
+            } for r in self.fired],
+            "pending_rules": [{"id": p.id, "title": p.title, "min_level": p.min_level,
+                               "flags": list(p.flags), "deciding_questions": list(p.deciding)}
+                              for p in self.pending],
+            "scores": [{"id": s.id, "title": s.title, "score": s.score, "max": s.max_score,
+                        "band": s.band, "band_label": s.band_label,
+                        "missing_items": list(s.missing_items)} for s in self.scores],
+            "misconceptions": [{"id": m.id, "myth": m.myth, "facts": m.facts,
+                                "sources": list(m.sources)} for m in self.misconceptions],
+            "ignored_answers": list(self.ignored),
+            "answers": self.answers,
+            "disclaimer": self.disclaimer,
+        }
+
+
+_PROGRAMS: dict[int, tuple[Ruleset, Program]] = {}
+
+
+def program_for(ruleset: Ruleset) -> Program:
+    """The compiled program of ``ruleset`` (compiled on first use, then reused)."""
+    hit = _PROGRAMS.get(id(ruleset))
+    if hit is None or hit[0] is not ruleset:
+        hit = (ruleset, compile_program(ruleset))
+        _PROGRAMS[id(ruleset)] = hit
+    return hit[1]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Raw outcome of running the program: every computed value and truth."""
+
+    values: list[Any]
+    declined: frozenset[str]
+    rule_truths: tuple[Any, ...]
+    misconception_truths: tuple[Any, ...]
+    ask_truths: tuple[Any, ...]
+    ignored: tuple[str, ...]
+
+
+def evaluate(ruleset: Ruleset, answers: Mapping[str, Answer]) -> Evaluation:
+    """Run the compiled rule set on typed answers."""
+    program = program_for(ruleset)
+    values: list[Any] = [None] * program.size
+    declined: set[str] = set()
+    slots = program.slots
+    for qid, answer in answers.items():
+        if answer.declined:
+            declined.add(qid)
+        else:
+            values[slots[qid]] = answer.value
+    rules, miscs, asks, ignored = program.run(values, declined)
+    return Evaluation(values, frozenset(declined), rules, miscs, asks, tuple(ignored))
+
+
+def applicable(ruleset: Ruleset, answers: Mapping[str, Answer]) -> dict[str, bool]:
+    """For each question, whether it should be asked given ``answers`` (true or unknown -> ask)."""
+    ev = evaluate(ruleset, answers)
+    return {qid: truth is not False for qid, truth in zip(ruleset.questions, ev.ask_truths)}
+
+
+def screen(ruleset: Ruleset, answers: Mapping[str, Answer]) -> Screening:
+    """Screen typed ``answers`` (see :mod:`iopscreen.answers`) with ``ruleset``.
+
+    Returns a :class:`Screening`. Pure: the same inputs always give the same result.
+    """
+    program = program_for(ruleset)
+    ev = evaluate(ruleset, answers)
+    values, slots = ev.values, program.slots
+    rank = {lv.id: lv.rank for lv in ruleset.levels}
+    level_rank = 0
+    fired: list[FiredRule] = []
+    raised: dict[str, list[str]] = {}
+    for rule, truth in zip(ruleset.rules, ev.rule_truths):
+        if truth is not True:
+            continue
+        if rule.min_level is not None:
+            level_rank = max(level_rank, rank[rule.min_level])
+        for flag in rule.flags:
+            raised.setdefault(flag, []).append(rule.id)
+        fired.append(FiredRule(
+            rule.id, rule.title, rule.reason, rule.min_level, rule.flags, rule.category,
+            tuple(ruleset.sources[s].cite for s in rule.sources),
+            tuple(_evidence(ruleset, name, values[slots[name]], answers)
+                  for name in sorted(rule.when.names, key=slots.__getitem__)),
+        ))
+    not_applicable = {qid for qid, t in zip(ruleset.questions, ev.ask_truths) if t is False}
+    pending: list[PendingRule] = []
+    possible_rank = level_rank
+    for rule, truth in zip(ruleset.rules, ev.rule_truths):
+        if truth is not None:
+            continue
+        raises = rule.min_level is not None and rank[rule.min_level] > level_rank
+        new_flags = [f for f in rule.flags if f not in raised
+                     and ruleset.flags[f].severity in ATTENTION_SEVERITIES]
+        if not raises and not new_flags:
+            continue
+        if raises:
+            possible_rank = max(possible_rank, rank[rule.min_level])  # type: ignore[index]
+        behind: set[str] = set()
+        for name in rule.when.names:
+            behind |= program.behind[name]
+        deciding = tuple(q for q in ruleset.questions
+                         if q in behind and values[slots[q]] is None and q not in not_applicable)
+        pending.append(PendingRule(rule.id, rule.title, rule.min_level, rule.flags, deciding))
+    flags = sorted(
+        (FlagResult(fid, ruleset.flags[fid].label, ruleset.flags[fid].severity, tuple(rules))
+         for fid, rules in raised.items()),
+        key=lambda f: (ruleset.flags[f.id].rank, list(ruleset.flags).index(f.id)),
+    )
+    scores = []
+    for inst in ruleset.instruments:
+        score = values[slots[inst.id]]
+        band = inst.band_of(score)
+        missing = tuple(q for q in inst.items if values[slots[q]] is None
+                        and q not in not_applicable)
+        scores.append(ScoreResult(inst.id, inst.title, score, inst.max_score,
+                                  band.id if band else None, band.label if band else None,
+                                  missing))
+    miscs = tuple(
+        MisconceptionResult(m.id, m.myth, m.facts, tuple(ruleset.sources[s].cite for s in m.sources))
+        for m, truth in zip(ruleset.misconceptions, ev.misconception_truths) if truth is True
+    )
+    deciding_all: list[str] = []
+    for p in pending:
+        deciding_all.extend(q for q in p.deciding if q not in deciding_all)
+    deciding_sorted = tuple(q for q in ruleset.questions if q in deciding_all)
+    level = ruleset.levels[level_rank]
+    return Screening(
+        ruleset_id=ruleset.id, ruleset_version=ruleset.version,
+        ruleset_hash=ruleset.content_hash, level=level.id, level_label=level.label,
+        provisional=bool(pending),
+        possible_level=ruleset.levels[possible_rank].id if pending else None,
+        flags=tuple(flags), fired=tuple(fired), pending=tuple(pending),
+        deciding=deciding_sorted, scores=tuple(scores), misconceptions=miscs,
+        ignored=ev.ignored,
+        answers={qid: to_plain(ruleset.questions[qid], a) for qid, a in answers.items()
+                 if qid not in ev.ignored},
+        disclaimer=ruleset.disclaimer,
+    )
+
+
+def _evidence(ruleset: Ruleset, name: str, value: Any, answers: Mapping[str, Answer]) -> Evidence:
+    sym = ruleset.symbols[name]
+    if sym.role == "question":
+        q = ruleset.questions[name]
+        return Evidence(name, "question", display_value(q, answers.get(name)))
+    if value is None:
+        shown = "unknown"
+    elif isinstance(value, bool):
+        shown = "yes" if value else "no"
+    elif isinstance(value, float):
+        shown = f"{value:g}"
+    else:
+        shown = str(value)
+    return Evidence(name, sym.role, shown)

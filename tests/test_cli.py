@@ -1,0 +1,171 @@
+"""The command line: exit codes, errors to stderr without tracebacks, outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from iopscreen import __version__
+from iopscreen.cli import run
+
+DATA = Path(__file__).parent / "data"
+MINIMAL = str(DATA / "minimal.yaml")
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"iopscreen {__version__}"
+
+
+def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "rules", "validate", MINIMAL)
+    assert code == 0
+    assert "ok (minimal-test 0.1.0" in out
+    assert err == ""
+
+
+def test_validate_reports_all_problems_with_locations(capsys: pytest.CaptureFixture[str],
+                                                      tmp_path: Path) -> None:
+    text = Path(MINIMAL).read_text()
+    text = text.replace('when: "mood_band == \'high\'"', 'when: "mood_bnd == \'high\'"')
+    text = text.replace("    min_level: mid\n    flags: [review]", "    min_level: middle\n"
+                        "    flags: [review]")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    code, out, err = cli(capsys, "rules", "validate", str(bad))
+    assert code == 3
+    lines = [line for line in err.splitlines() if " error " in line]
+    assert len(lines) == 2
+    assert "E201 unknown-name: 'mood_bnd' is not defined" in err
+    assert "hint: did you mean 'mood_band'?" in err
+    assert "E211 unknown-level" in err
+    assert all(line.startswith(f"{bad}:") for line in lines)
+    assert "Traceback" not in err
+
+
+def test_missing_ruleset_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "rules", "validate", "/nonexistent/rules.yaml")
+    assert code == 3
+    assert err.startswith("error: rule set '/nonexistent/rules.yaml' not found")
+    assert "hint:" in err
+
+
+def test_show_lists_every_part(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "rules", "show", MINIMAL)
+    assert code == 0
+    for heading in ("LEVELS", "QUESTIONS", "INSTRUMENTS", "DERIVED VALUES", "RULES",
+                    "MISCONCEPTIONS", "DISCLAIMER"):
+        assert heading in out
+    assert "crisis_plan: Danger with a plan -> min high, flag crisis" in out
+
+
+def write(tmp_path: Path, name: str, data: dict) -> str:  # type: ignore[type-arg]
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_evaluate_text_and_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    answers = write(tmp_path, "a.json", {"danger": "yes", "danger_plan": "yes", "mood_1": 1,
+                                         "mood_2": 0, "mood_3": 2, "trauma": "no", "drinks": 0})
+    code, out, _ = cli(capsys, "evaluate", "-r", MINIMAL, "--answers", answers)
+    assert code == 0
+    assert "CRISIS - ACT NOW" in out
+    assert "Do not leave the person alone." in out
+    assert "RECOMMENDED LEVEL OF CARE" in out and "HIGH" in out
+    assert "from: danger = yes, danger_plan = yes" in out
+    assert "screening aid, not a diagnosis" in out
+    code, out, _ = cli(capsys, "evaluate", "-r", MINIMAL, "--answers", answers, "-f", "json")
+    data = json.loads(out)
+    assert data["level"] == "high" and data["flags"][0]["id"] == "crisis"
+
+
+def test_evaluate_yaml_answers_with_wrapper(capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("answers:\n  danger: no\n  mood_1: most days\n  mood_2: 2\n  mood_3: 0\n")
+    code, out, _ = cli(capsys, "evaluate", "-r", MINIMAL, "-a", str(path), "-f", "json")
+    assert code == 0
+    assert json.loads(out)["level"] == "mid"
+
+
+def test_evaluate_invalid_answers_exit_1_without_values(capsys: pytest.CaptureFixture[str],
+                                                        tmp_path: Path) -> None:
+    answers = write(tmp_path, "a.json", {"mood_1": "very-private-words", "dangr": "yes"})
+    code, out, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", answers)
+    assert code == 1
+    assert "very-private-words" not in err + out
+    assert "E405 not-a-choice: answer to 'mood_1' is not one of its choices" in err
+    assert "did you mean 'danger'?" in err
+
+
+def test_evaluate_broken_json_points_at_the_place(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text('{"danger": "yes",\n "mood_1": }')
+    code, _, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", str(path))
+    assert code == 1
+    assert f"{path}:2:" in err and "not valid JSON" in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "evaluate", "--bogus")
+    assert code == 2
+    assert "No such option" in err
+    code, _, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", "/nope.json")
+    assert code == 2 and "not found" in err
+
+
+def test_internal_errors_hide_locals_and_exit_70(capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    import iopscreen.cli as cli_module
+
+    def boom(*_: object, **__: object) -> None:
+        secret = "patient-secret"  # noqa: F841 - must not leak through a traceback
+        raise RuntimeError("patient-secret")
+
+    monkeypatch.setattr(cli_module, "screen", boom)
+    answers = write(tmp_path, "a.json", {"danger": "no"})
+    code, out, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", answers)
+    assert code == 70
+    assert "patient-secret" not in out + err
+    assert "internal error: RuntimeError" in err
+
+
+def test_rules_test_passes_and_reports_failures(capsys: pytest.CaptureFixture[str],
+                                                tmp_path: Path) -> None:
+    code, out, _ = cli(capsys, "rules", "test", MINIMAL)
+    assert code == 0
+    assert out.strip().endswith("3 passed, 0 failed")
+    rules = tmp_path / "r.yaml"
+    rules.write_text(Path(MINIMAL).read_text())
+    cases = (DATA / "minimal.tests.yaml").read_text().replace("level: high\n      flags: [crisis]",
+                                                              "level: mid\n      flags: [review]")
+    (tmp_path / "r.tests.yaml").write_text(cases)
+    code, out, _ = cli(capsys, "rules", "test", str(rules))
+    assert code == 1
+    assert "FAIL crisis plan (line 10)" in out
+    assert "level: expected mid, got high" in out
+    assert "flags: missing review; unexpected crisis" in out
+    assert "2 passed, 1 failed" in out
+
+
+def test_rules_test_rejects_unknown_ids_in_expectations(capsys: pytest.CaptureFixture[str],
+                                                        tmp_path: Path) -> None:
+    rules = tmp_path / "r.yaml"
+    rules.write_text(Path(MINIMAL).read_text())
+    (tmp_path / "r.tests.yaml").write_text(
+        "cases:\n  - name: a\n    answers: {danger: no}\n    expect:\n      rules: [crisis_pln]\n")
+    code, _, err = cli(capsys, "rules", "test", str(rules))
+    assert code == 3
+    assert "r.tests.yaml:5:15: error E201 unknown-name" in err
+    assert "did you mean 'crisis_plan'?" in err
