@@ -24,7 +24,7 @@ from . import __version__
 from .answers import coerce_answers
 from .console import make_console, print_diagnostics, render_ruleset, render_screening
 from .engine import screen
-from .errors import AnswerError, IopscreenError, UsageError
+from .errors import AnswerError, Interrupted, IopscreenError, UsageError
 from .ruleset import check_ruleset, default_ruleset_path, load_ruleset, tests_path_for
 from .ruleset.model import Ruleset
 
@@ -148,6 +148,36 @@ def rules_test(path: Optional[Path] = RulesetArg,
         raise typer.Exit(EXIT_DATA)
 
 
+@rules_app.command("doc")
+def rules_doc(
+    path: Optional[Path] = RulesetArg,
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Write the Markdown here (default: stdout)."),
+    check: bool = typer.Option(False, "--check", help="Exit 1 if --output differs from what "
+                               "would be generated (for CI: the document must not drift)."),
+) -> None:
+    """Generate the clinical reviewer's document of a rule set (Markdown), from the rule set itself.
+
+    Example: iopscreen rules doc rules/default.yaml -o docs/default-rules.md
+    """
+    from .files import write_text_atomic
+    from .reports.ruledoc import render_markdown
+
+    text = render_markdown(open_ruleset(path))
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    if check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text:
+            make_console(stderr=True).print(
+                f"{output} is stale: regenerate it with 'iopscreen rules doc "
+                f"{path or ''} -o {output}'".replace("  ", " "), markup=False, soft_wrap=True)
+            raise typer.Exit(EXIT_DATA)
+        return
+    write_text_atomic(output, text)
+
+
 def read_answers_file(path: Path) -> dict[str, Any]:
     """Read a JSON or YAML answers file: a mapping of question id to value."""
     try:
@@ -196,10 +226,43 @@ def evaluate(
         render_screening(make_console(), result, ruleset, typed)
 
 
+@app.command("screen")
+def screen_command(
+    ruleset_path: Optional[Path] = RulesetOpt,
+    client: str = typer.Option("", "--client", "-c",
+                               help="Pseudonymous client reference (no names)."),
+    counselor: str = typer.Option("", "--counselor", help="Counselor's name or id."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Also write the result as JSON (owner-only)."),
+    resume: bool = typer.Option(False, "--resume", help="List saved drafts and resume one."),
+    draft: Optional[str] = typer.Option(None, "--draft", help="Resume this draft id."),
+) -> None:
+    """Run the intake interview with a client and show the recommended level of care.
+
+    Example: iopscreen screen --client C-1042 --counselor jdoe -o c1042.json
+    """
+    from .console import is_terminal
+    from .prompter import QuestionaryPrompter
+    from .session import SessionOptions, run_session
+
+    if not is_terminal():
+        raise UsageError("'iopscreen screen' is interactive and needs a terminal",
+                         hint="to screen answers from a file use 'iopscreen evaluate --answers "
+                              "FILE' (or 'iopscreen batch FILE.csv' for many)")
+    ruleset = open_ruleset(ruleset_path)
+    console = make_console()
+    prompter = QuestionaryPrompter(lambda text: console.print(text, markup=False))
+    options = SessionOptions(client=client, counselor=counselor, output=output, resume=resume,
+                             draft_id=draft)
+    run_session(ruleset, options, prompter, console, load=load_ruleset)
+
+
 def run(args: list[str] | None = None) -> int:
     """Run the command line on ``args`` and return the exit code (the one exit-code owner)."""
     try:
         code = app(args=args, prog_name="iopscreen", standalone_mode=False)
+    except Interrupted:
+        return EXIT_INTERRUPTED  # the session already said what it kept
     except IopscreenError as exc:
         if exc.diagnostics:
             print_diagnostics(exc.diagnostics)

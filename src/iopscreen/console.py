@@ -60,6 +60,14 @@ def crisis_banner(ruleset: Ruleset, reasons: Iterable[str] = ()) -> Panel:
                  style=SEVERITY_STYLE["crisis"], expand=True, padding=(1, 2))
 
 
+def crisis_notice(reasons: Iterable[str]) -> Panel:
+    """A further crisis criterion while the protocol is already running."""
+    body = Text("!!! ANOTHER CRISIS CRITERION: ", style="bold")
+    body.append("; ".join(reasons), style="bold")
+    body.append("\nThe crisis protocol shown above still applies.")
+    return Panel(body, box=box.DOUBLE, style=SEVERITY_STYLE["crisis"], expand=True)
+
+
 def level_panel(screening: Screening, ruleset: Ruleset) -> Panel:
     level = ruleset.level(screening.level)
     text = Text(justify="center")

@@ -1,0 +1,1 @@
+"""Renderers: ``render(...) -> str`` for documents and reports (no terminal code)."""
