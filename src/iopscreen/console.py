@@ -195,6 +195,19 @@ def render_ruleset(console: Console, ruleset: Ruleset) -> None:
         console.print(Text(f"  {lv.rank + 1}. {lv.label} [{lv.id}]", style="bold"))
         console.print(Text(f"     {lv.description}"))
     console.print()
+    if ruleset.flags:
+        console.print(Text("FLAGS (most severe first)", style="bold underline"))
+        for flag in sorted(ruleset.flags.values(), key=lambda f: f.rank):
+            console.print(Text(f"  {SEVERITY_MARK[flag.severity]} {flag.label} [{flag.id}, "
+                               f"{flag.severity}]"))
+        console.print()
+    if ruleset.crisis.protocol or ruleset.crisis.resources:
+        console.print(Text(f"CRISIS PROTOCOL: {ruleset.crisis.title}", style="bold underline"))
+        for i, step in enumerate(ruleset.crisis.protocol, 1):
+            console.print(Text(f"  {i}. {step}"))
+        for res in ruleset.crisis.resources:
+            console.print(Text(f"  * {res.name}: {res.contact}"))
+        console.print()
     console.print(Text("QUESTIONS", style="bold underline"))
     for sec in ruleset.sections:
         console.print(Text(f"  {sec.title}", style="bold"))
@@ -209,6 +222,8 @@ def render_ruleset(console: Console, ruleset: Ruleset) -> None:
                                    style="dim"))
             if q.ask_when:
                 console.print(Text(f"        asked when: {q.ask_when.text}", style="dim"))
+            if q.help:
+                console.print(Text(f"        help: {q.help}", style="dim"))
     console.print()
     if ruleset.instruments:
         console.print(Text("INSTRUMENTS", style="bold underline"))
@@ -223,6 +238,8 @@ def render_ruleset(console: Console, ruleset: Ruleset) -> None:
             console.print(Text(f"    missing items: {inst.missing}"
                                + (f" (up to {inst.max_missing})" if inst.missing == "prorate"
                                   else "")))
+            if inst.license:
+                console.print(Text(f"    licence: {inst.license}"))
             console.print(Text("    source: " + "; ".join(ruleset.sources[s].cite
                                                          for s in inst.sources), style="dim"))
         console.print()
@@ -251,6 +268,8 @@ def render_ruleset(console: Console, ruleset: Ruleset) -> None:
             console.print(Text(f"  {m.id} (when {m.when.text})", style="bold"))
             console.print(Text(f"    myth: {m.myth}"))
             console.print(Text(f"    facts: {m.facts}"))
+            console.print(Text("    source: " + "; ".join(ruleset.sources[s].cite
+                                                         for s in m.sources), style="dim"))
         console.print()
     console.print(Text("DISCLAIMER", style="bold underline"))
     console.print(Text(f"  {ruleset.disclaimer}"))
