@@ -42,6 +42,18 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic], console: Console | None
             console.print(Text(f"  hint: {d.hint}"), soft_wrap=True)
 
 
+def _p(console: Console, text: Text) -> None:
+    """Print a line whose wrapped continuation keeps the line's indentation."""
+    plain = text.plain
+    indent = len(plain) - len(plain.lstrip(" "))
+    if not indent:
+        console.print(text)
+        return
+    for line in text[indent:].wrap(console, max(console.width - indent, 20)):
+        line.rstrip()
+        console.print(Text(" " * indent) + line, soft_wrap=True)
+
+
 def crisis_banner(ruleset: Ruleset, reasons: Iterable[str] = ()) -> Panel:
     """The crisis protocol, impossible to miss with or without colour."""
     body = Text()
@@ -96,7 +108,7 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
     console.print(level_panel(screening, ruleset))
 
     if screening.flags:
-        console.print(Text("FLAGS", style="bold underline"))
+        _p(console, Text("FLAGS", style="bold underline"))
         for f in screening.flags:
             line = Text(f"  {SEVERITY_MARK[f.severity]} ")
             line.append(f"{f.label}", style=SEVERITY_STYLE[f.severity])
@@ -106,7 +118,7 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
 
     clinical = [r for r in screening.fired if r.category != "engagement"]
     engagement = [r for r in screening.fired if r.category == "engagement"]
-    console.print(Text("WHY", style="bold underline"))
+    _p(console, Text("WHY", style="bold underline"))
     if not clinical:
         lowest = ruleset.levels[0]
         console.print(f"  No criterion for a higher level was met, so the result is the lowest "
@@ -116,20 +128,20 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
     console.print()
 
     if screening.pending:
-        console.print(Text("MISSING ANSWERS THAT COULD CHANGE THIS", style="bold underline"))
+        _p(console, Text("MISSING ANSWERS THAT COULD CHANGE THIS", style="bold underline"))
         for p in screening.pending:
             effect = []
             if p.min_level:
                 effect.append(f"level {ruleset.level(p.min_level).label}")
             effect.extend(ruleset.flags[f].label for f in p.flags)
-            console.print(Text(f"  ? {p.title} -> {', '.join(effect)}"))
+            _p(console, Text(f"  ? {p.title} -> {', '.join(effect)}"))
             if p.deciding:
                 asks = "; ".join(f"{q} ({_short(ruleset.questions[q].text)})" for q in p.deciding)
-                console.print(Text(f"      decided by: {asks}", style="dim"))
+                _p(console, Text(f"      decided by: {asks}", style="dim"))
         console.print()
 
     if ruleset.instruments:
-        console.print(Text("SCORES", style="bold underline"))
+        _p(console, Text("SCORES", style="bold underline"))
         table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, expand=False)
         table.add_column("Instrument")
         table.add_column("Score", justify="right")
@@ -142,23 +154,23 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
         console.print(table)
 
     if screening.misconceptions:
-        console.print(Text("TALKING POINTS (the client's concerns)", style="bold underline"))
+        _p(console, Text("TALKING POINTS (the client's concerns)", style="bold underline"))
         for m in screening.misconceptions:
-            console.print(Text(f"  Concern: \"{m.myth}\"", style="bold"))
-            console.print(Text(f"    Say: {m.facts}"))
-            console.print(Text(f"    Source: {'; '.join(m.sources)}", style="dim"))
+            _p(console, Text(f"  Concern: \"{m.myth}\"", style="bold"))
+            _p(console, Text(f"    Say: {m.facts}"))
+            _p(console, Text(f"    Source: {'; '.join(m.sources)}", style="dim"))
         console.print()
 
     if engagement:
-        console.print(Text("ENGAGEMENT NOTES (never lower the level)", style="bold underline"))
+        _p(console, Text("ENGAGEMENT NOTES (never lower the level)", style="bold underline"))
         for r in engagement:
             _print_rule(console, r, ruleset)
         console.print()
 
     if screening.ignored:
-        console.print(Text("Answers ignored because skip logic made them not applicable: "
+        _p(console, Text("Answers ignored because skip logic made them not applicable: "
                            + ", ".join(screening.ignored), style="dim"))
-    console.print(Text(f"Rule set: {ruleset.id} {ruleset.version} "
+    _p(console, Text(f"Rule set: {ruleset.id} {ruleset.version} "
                        f"(sha256 {ruleset.content_hash[:12]})", style="dim"))
     console.print(Panel(Text(screening.disclaimer), title="Screening aid", box=box.ROUNDED))
 
@@ -172,11 +184,11 @@ def _print_rule(console: Console, rule, ruleset: Ruleset) -> None:  # type: igno
     head.append(rule.title, style="bold")
     head.append(f"  ({'; '.join(effect)})", style="dim")
     console.print(head)
-    console.print(Text(f"      {rule.reason}"))
+    _p(console, Text(f"      {rule.reason}"))
     if rule.evidence:
         ev = ", ".join(f"{e.name} = {e.value}" for e in rule.evidence)
-        console.print(Text(f"      from: {ev}", style="dim"))
-    console.print(Text(f"      source: {'; '.join(rule.sources)}", style="dim"))
+        _p(console, Text(f"      from: {ev}", style="dim"))
+    _p(console, Text(f"      source: {'; '.join(rule.sources)}", style="dim"))
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -190,89 +202,89 @@ def render_ruleset(console: Console, ruleset: Ruleset) -> None:
                              f"effective {ruleset.effective}"
                              + (f"\nFor: {ruleset.population}" if ruleset.population else "")),
                         box=box.HEAVY))
-    console.print(Text("LEVELS (least to most intensive)", style="bold underline"))
+    _p(console, Text("LEVELS (least to most intensive)", style="bold underline"))
     for lv in ruleset.levels:
-        console.print(Text(f"  {lv.rank + 1}. {lv.label} [{lv.id}]", style="bold"))
-        console.print(Text(f"     {lv.description}"))
+        _p(console, Text(f"  {lv.rank + 1}. {lv.label} [{lv.id}]", style="bold"))
+        _p(console, Text(f"     {lv.description}"))
     console.print()
     if ruleset.flags:
-        console.print(Text("FLAGS (most severe first)", style="bold underline"))
+        _p(console, Text("FLAGS (most severe first)", style="bold underline"))
         for flag in sorted(ruleset.flags.values(), key=lambda f: f.rank):
-            console.print(Text(f"  {SEVERITY_MARK[flag.severity]} {flag.label} [{flag.id}, "
+            _p(console, Text(f"  {SEVERITY_MARK[flag.severity]} {flag.label} [{flag.id}, "
                                f"{flag.severity}]"))
         console.print()
     if ruleset.crisis.protocol or ruleset.crisis.resources:
-        console.print(Text(f"CRISIS PROTOCOL: {ruleset.crisis.title}", style="bold underline"))
+        _p(console, Text(f"CRISIS PROTOCOL: {ruleset.crisis.title}", style="bold underline"))
         for i, step in enumerate(ruleset.crisis.protocol, 1):
-            console.print(Text(f"  {i}. {step}"))
+            _p(console, Text(f"  {i}. {step}"))
         for res in ruleset.crisis.resources:
-            console.print(Text(f"  * {res.name}: {res.contact}"))
+            _p(console, Text(f"  * {res.name}: {res.contact}"))
         console.print()
-    console.print(Text("QUESTIONS", style="bold underline"))
+    _p(console, Text("QUESTIONS", style="bold underline"))
     for sec in ruleset.sections:
-        console.print(Text(f"  {sec.title}", style="bold"))
+        _p(console, Text(f"  {sec.title}", style="bold"))
         for qid in sec.questions:
             q = ruleset.questions[qid]
             kind = q.type + ("" if q.required else ", optional")
             if q.type == "integer":
                 kind += f", {q.min}-{q.max}"
-            console.print(Text(f"    {qid} ({kind}): {q.text}"))
+            _p(console, Text(f"    {qid} ({kind}): {q.text}"))
             if q.choices:
-                console.print(Text("        " + "; ".join(f"{c.code}={c.label}" for c in q.choices),
+                _p(console, Text("        " + "; ".join(f"{c.code}={c.label}" for c in q.choices),
                                    style="dim"))
             if q.ask_when:
-                console.print(Text(f"        asked when: {q.ask_when.text}", style="dim"))
+                _p(console, Text(f"        asked when: {q.ask_when.text}", style="dim"))
             if q.help:
-                console.print(Text(f"        help: {q.help}", style="dim"))
+                _p(console, Text(f"        help: {q.help}", style="dim"))
     console.print()
     if ruleset.instruments:
-        console.print(Text("INSTRUMENTS", style="bold underline"))
+        _p(console, Text("INSTRUMENTS", style="bold underline"))
         for inst in ruleset.instruments:
-            console.print(Text(f"  {inst.title} [{inst.id}], 0-{inst.max_score}", style="bold"))
-            console.print(Text(f"    items: {', '.join(inst.items)}"))
+            _p(console, Text(f"  {inst.title} [{inst.id}], 0-{inst.max_score}", style="bold"))
+            _p(console, Text(f"    items: {', '.join(inst.items)}"))
             if inst.gate:
-                console.print(Text(f"    scored only when: {inst.gate.text} "
+                _p(console, Text(f"    scored only when: {inst.gate.text} "
                                    f"(else {inst.gate_score})"))
-            console.print(Text("    bands: " + "; ".join(f"{b.min}-{b.max} {b.label}"
+            _p(console, Text("    bands: " + "; ".join(f"{b.min}-{b.max} {b.label}"
                                                          for b in inst.bands)))
-            console.print(Text(f"    missing items: {inst.missing}"
+            _p(console, Text(f"    missing items: {inst.missing}"
                                + (f" (up to {inst.max_missing})" if inst.missing == "prorate"
                                   else "")))
             if inst.license:
-                console.print(Text(f"    licence: {inst.license}"))
-            console.print(Text("    source: " + "; ".join(ruleset.sources[s].cite
+                _p(console, Text(f"    licence: {inst.license}"))
+            _p(console, Text("    source: " + "; ".join(ruleset.sources[s].cite
                                                          for s in inst.sources), style="dim"))
         console.print()
     if ruleset.derived:
-        console.print(Text("DERIVED VALUES", style="bold underline"))
+        _p(console, Text("DERIVED VALUES", style="bold underline"))
         for d in ruleset.derived:
-            console.print(Text(f"  {d.id} = {d.expr.text}"))
+            _p(console, Text(f"  {d.id} = {d.expr.text}"))
             if d.description:
-                console.print(Text(f"    {d.description}", style="dim"))
+                _p(console, Text(f"    {d.description}", style="dim"))
         console.print()
-    console.print(Text("RULES", style="bold underline"))
+    _p(console, Text("RULES", style="bold underline"))
     for r in ruleset.rules:
         effect = []
         if r.min_level:
             effect.append(f"min {r.min_level}")
         effect.extend(f"flag {f}" for f in r.flags)
-        console.print(Text(f"  {r.id}: {r.title} -> {', '.join(effect)}", style="bold"))
-        console.print(Text(f"    when: {r.when.text}"))
-        console.print(Text(f"    {r.reason}"))
-        console.print(Text("    source: " + "; ".join(ruleset.sources[s].cite for s in r.sources),
+        _p(console, Text(f"  {r.id}: {r.title} -> {', '.join(effect)}", style="bold"))
+        _p(console, Text(f"    when: {r.when.text}"))
+        _p(console, Text(f"    {r.reason}"))
+        _p(console, Text("    source: " + "; ".join(ruleset.sources[s].cite for s in r.sources),
                            style="dim"))
     console.print()
     if ruleset.misconceptions:
-        console.print(Text("MISCONCEPTIONS", style="bold underline"))
+        _p(console, Text("MISCONCEPTIONS", style="bold underline"))
         for m in ruleset.misconceptions:
-            console.print(Text(f"  {m.id} (when {m.when.text})", style="bold"))
-            console.print(Text(f"    myth: {m.myth}"))
-            console.print(Text(f"    facts: {m.facts}"))
-            console.print(Text("    source: " + "; ".join(ruleset.sources[s].cite
+            _p(console, Text(f"  {m.id} (when {m.when.text})", style="bold"))
+            _p(console, Text(f"    myth: {m.myth}"))
+            _p(console, Text(f"    facts: {m.facts}"))
+            _p(console, Text("    source: " + "; ".join(ruleset.sources[s].cite
                                                          for s in m.sources), style="dim"))
         console.print()
-    console.print(Text("DISCLAIMER", style="bold underline"))
-    console.print(Text(f"  {ruleset.disclaimer}"))
+    _p(console, Text("DISCLAIMER", style="bold underline"))
+    _p(console, Text(f"  {ruleset.disclaimer}"))
 
 
 def render_answers_table(ruleset: Ruleset, answers: dict[str, Answer],
