@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -139,11 +140,15 @@ class Condition:
 
 @dataclass(frozen=True)
 class ExprProblem:
+    """Why a condition was rejected. ``offset`` counts characters into the stripped text;
+    ``subject`` is the unknown name, for E201."""
+
     code: str
     name: str
     message: str
     offset: int = 0
     hint: str = ""
+    subject: str = ""
 
 
 class _Reject(Exception):
@@ -200,12 +205,13 @@ def parse(text: Any, symbols: Mapping[str, Symbol], want: Type | None = T_BOOL) 
         )
     if not text.strip():
         raise ExprRejected(ExprProblem("E202", "expr-syntax", "the condition is empty"))
+    source = text.strip()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. SyntaxWarning for "1if x": we report our own
-            tree = ast.parse(text.strip(), mode="eval")
+        tree = _syntax_tree(source)
     except SyntaxError as exc:
-        offset = max((exc.offset or 1) - 1, 0)
+        # SyntaxError columns count characters (ast node columns count UTF-8 bytes)
+        offset = min(_line_start(source, exc.lineno or 1) + max((exc.offset or 1) - 1, 0),
+                     len(source))
         raise ExprRejected(
             ExprProblem(
                 "E202",
@@ -217,7 +223,7 @@ def parse(text: Any, symbols: Mapping[str, Symbol], want: Type | None = T_BOOL) 
         ) from None
     except (ValueError, MemoryError, RecursionError):
         raise ExprRejected(ExprProblem("E202", "expr-syntax", "cannot parse condition")) from None
-    checker = _Checker(symbols)
+    checker = _Checker(symbols, source)
     try:
         node, typ = checker.check(tree.body)
         if want is not None and want.kind == BOOL and typ.kind != BOOL:
@@ -247,13 +253,57 @@ class ExprRejected(Exception):
         self.problem = problem
 
 
+def _line_start(source: str, lineno: int) -> int:
+    """Character offset where line ``lineno`` (1-based, as ast counts) of ``source`` starts."""
+    starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", source)]
+    return starts[min(max(lineno, 1), len(starts)) - 1]
+
+
+def _offset(source: str, node: ast.AST) -> int:
+    """Character offset of ``node`` in ``source`` (ast gives a line and a UTF-8 byte column)."""
+    start = _line_start(source, getattr(node, "lineno", 1))
+    line = source[start:].encode("utf-8", "surrogatepass")[:getattr(node, "col_offset", 0)]
+    return start + len(line.decode("utf-8", "ignore"))
+
+
+def _syntax_tree(source: str) -> ast.Expression:
+    """``ast.parse`` in eval mode; raises SyntaxError (or ValueError etc.) on bad text."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. SyntaxWarning for "1if x": we report our own
+        return ast.parse(source, mode="eval")
+
+
+def _names(text: Any) -> list[ast.Name]:
+    """The name nodes of an unchecked expression; empty if it is not text or does not parse."""
+    if not isinstance(text, str):
+        return []
+    try:
+        tree = _syntax_tree(text.strip())
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Name)]
+
+
+def names_in(text: Any) -> set[str]:
+    """Names used in an expression, before checking (e.g. to order definitions)."""
+    return {n.id for n in _names(text)}
+
+
+def name_offset(text: str, name: str) -> int | None:
+    """Character offset, into ``text.strip()``, of the first use of ``name``; None if unused."""
+    source = text.strip()
+    return min((_offset(source, n) for n in _names(text) if n.id == name), default=None)
+
+
 @dataclass
 class _Checker:
     symbols: Mapping[str, Symbol]
+    source: str
     names: set[str] = field(default_factory=set)
 
-    def fail(self, node: ast.AST, code: str, name: str, message: str, hint: str = "") -> None:
-        raise _Reject(ExprProblem(code, name, message, getattr(node, "col_offset", 0), hint))
+    def fail(self, node: ast.AST, code: str, name: str, message: str, hint: str = "",
+             subject: str = "") -> None:
+        raise _Reject(ExprProblem(code, name, message, _offset(self.source, node), hint, subject))
 
     def check(self, node: ast.AST) -> tuple[Node, Type]:
         method = getattr(self, "_" + type(node).__name__, None)
@@ -286,7 +336,7 @@ class _Checker:
             hint = _did_you_mean(node.id, list(self.symbols))
             if node.id in ("true", "false", "yes", "no", "null", "none", "None"):
                 hint = "write True or False (capitalised); unanswered is tested with answered(x)"
-            self.fail(node, "E201", "unknown-name", f"'{node.id}' is not defined", hint)
+            self.fail(node, "E201", "unknown-name", f"'{node.id}' is not defined", hint, node.id)
             raise AssertionError
         self.names.add(node.id)
         return Name(node.id), sym.type

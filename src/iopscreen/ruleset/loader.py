@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ast
+import datetime as dt
+import difflib
 import hashlib
 import re
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -39,90 +39,107 @@ ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 RULESET_ID_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-# field name -> (allowed python types, required)
-Spec = dict[str, tuple[tuple[type, ...], bool]]
+@dataclass(frozen=True)
+class Field:
+    """One key of a mapping: the Python types its value may have, and whether it is required.
+
+    ``each`` is the type every entry of a list must have (lists of ids and of text).
+    """
+
+    types: tuple[type, ...]
+    required: bool = False
+    each: type | None = None
+
+
+Spec = dict[str, Field]
 STR = (str,)
 LIST = (list,)
 INT = (int,)
+COND = (str, bool)
+REQUIRED_TEXT = Field(STR, True)
+OPTIONAL_TEXT = Field(STR)
+IDS = Field(LIST, True, each=str)  # e.g. sources: [paper-a, paper-b]
 
 TOP_SPEC: Spec = {
-    "ruleset": ((dict,), True),
-    "sources": ((dict,), True),
-    "levels": (LIST, True),
-    "flags": (LIST, False),
-    "sections": (LIST, True),
-    "instruments": (LIST, False),
-    "derived": (LIST, False),
-    "rules": (LIST, True),
-    "misconceptions": (LIST, False),
-    "crisis": ((dict,), False),
+    "ruleset": Field((dict,), True),
+    "sources": Field((dict,), True),
+    "levels": Field(LIST, True),
+    "flags": Field(LIST),
+    "sections": Field(LIST, True),
+    "instruments": Field(LIST),
+    "derived": Field(LIST),
+    "rules": Field(LIST, True),
+    "misconceptions": Field(LIST),
+    "crisis": Field((dict,)),
 }
 META_SPEC: Spec = {
-    "id": (STR, True),
-    "title": (STR, True),
-    "version": (STR, True),
-    "effective": (STR, True),
-    "population": (STR, False),
-    "disclaimer": (STR, True),
+    "id": REQUIRED_TEXT,
+    "title": REQUIRED_TEXT,
+    "version": REQUIRED_TEXT,
+    "effective": REQUIRED_TEXT,
+    "population": OPTIONAL_TEXT,
+    "disclaimer": REQUIRED_TEXT,
 }
-SOURCE_SPEC: Spec = {"kind": (STR, True), "cite": (STR, True)}
-LEVEL_SPEC: Spec = {"id": (STR, True), "label": (STR, True), "description": (STR, True)}
-FLAG_SPEC: Spec = {"id": (STR, True), "label": (STR, True), "severity": (STR, True)}
-SECTION_SPEC: Spec = {"id": (STR, True), "title": (STR, True), "questions": (LIST, True)}
+SOURCE_SPEC: Spec = {"kind": REQUIRED_TEXT, "cite": REQUIRED_TEXT}
+LEVEL_SPEC: Spec = {"id": REQUIRED_TEXT, "label": REQUIRED_TEXT, "description": REQUIRED_TEXT}
+FLAG_SPEC: Spec = {"id": REQUIRED_TEXT, "label": REQUIRED_TEXT, "severity": REQUIRED_TEXT}
+SECTION_SPEC: Spec = {"id": REQUIRED_TEXT, "title": REQUIRED_TEXT, "questions": Field(LIST, True)}
 QUESTION_SPEC: Spec = {
-    "id": (STR, True),
-    "text": (STR, True),
-    "type": (STR, True),
-    "help": (STR, False),
-    "choices": (LIST, False),
-    "min": (INT, False),
-    "max": (INT, False),
-    "required": ((bool,), False),
-    "ask_when": ((str, bool), False),
-    "sources": (LIST, False),
+    "id": REQUIRED_TEXT,
+    "text": REQUIRED_TEXT,
+    "type": REQUIRED_TEXT,
+    "help": OPTIONAL_TEXT,
+    "choices": Field(LIST),
+    "min": Field(INT),
+    "max": Field(INT),
+    "required": Field((bool,)),
+    "ask_when": Field(COND),
+    "sources": Field(LIST, each=str),
 }
-CHOICE_SPEC: Spec = {"code": ((str, int), True), "label": (STR, True)}
+CHOICE_SPEC: Spec = {"code": Field((str, int), True), "label": REQUIRED_TEXT}
 INSTRUMENT_SPEC: Spec = {
-    "id": (STR, True),
-    "title": (STR, True),
-    "items": (LIST, True),
-    "bands": (LIST, True),
-    "sources": (LIST, True),
-    "reverse": (LIST, False),
-    "missing": (STR, False),
-    "max_missing": (INT, False),
-    "gate": ((str, bool), False),
-    "gate_score": (INT, False),
-    "license": (STR, False),
-    "minimal_change": ((int, float), False),
-    "description": (STR, False),
+    "id": REQUIRED_TEXT,
+    "title": REQUIRED_TEXT,
+    "items": IDS,
+    "bands": Field(LIST, True),
+    "sources": IDS,
+    "reverse": Field(LIST, each=str),
+    "missing": OPTIONAL_TEXT,
+    "max_missing": Field(INT),
+    "gate": Field(COND),
+    "gate_score": Field(INT),
+    "license": OPTIONAL_TEXT,
+    "minimal_change": Field((int, float)),
+    "description": OPTIONAL_TEXT,
 }
-BAND_SPEC: Spec = {"id": (STR, True), "min": (INT, True), "max": (INT, True), "label": (STR, True)}
+BAND_SPEC: Spec = {"id": REQUIRED_TEXT, "min": Field(INT, True), "max": Field(INT, True),
+                   "label": REQUIRED_TEXT}
 DERIVED_SPEC: Spec = {
-    "id": (STR, True),
-    "expr": ((str, bool, int, float), True),
-    "description": (STR, False),
-    "sources": (LIST, False),
+    "id": REQUIRED_TEXT,
+    "expr": Field((str, bool, int, float), True),
+    "description": OPTIONAL_TEXT,
+    "sources": Field(LIST, each=str),
 }
 RULE_SPEC: Spec = {
-    "id": (STR, True),
-    "title": (STR, True),
-    "when": ((str, bool), True),
-    "reason": (STR, True),
-    "sources": (LIST, True),
-    "min_level": (STR, False),
-    "flags": (LIST, False),
-    "category": (STR, False),
+    "id": REQUIRED_TEXT,
+    "title": REQUIRED_TEXT,
+    "when": Field(COND, True),
+    "reason": REQUIRED_TEXT,
+    "sources": IDS,
+    "min_level": OPTIONAL_TEXT,
+    "flags": Field(LIST, each=str),
+    "category": OPTIONAL_TEXT,
 }
 MISCONCEPTION_SPEC: Spec = {
-    "id": (STR, True),
-    "myth": (STR, True),
-    "facts": (STR, True),
-    "when": ((str, bool), True),
-    "sources": (LIST, True),
+    "id": REQUIRED_TEXT,
+    "myth": REQUIRED_TEXT,
+    "facts": REQUIRED_TEXT,
+    "when": Field(COND, True),
+    "sources": IDS,
 }
-CRISIS_SPEC: Spec = {"title": (STR, False), "protocol": (LIST, False), "resources": (LIST, False)}
-RESOURCE_SPEC: Spec = {"name": (STR, True), "contact": (STR, True)}
+CRISIS_SPEC: Spec = {"title": OPTIONAL_TEXT, "protocol": Field(LIST, each=str),
+                     "resources": Field(LIST)}
+RESOURCE_SPEC: Spec = {"name": REQUIRED_TEXT, "contact": REQUIRED_TEXT}
 
 _TYPE_WORDS = {str: "text", int: "a whole number", float: "a number", bool: "true/false",
                list: "a list", dict: "a mapping"}
@@ -172,12 +189,41 @@ def check_ruleset(path: str | FsPath) -> tuple[Ruleset | None, Problems]:
     return ruleset, problems
 
 
+def _fits(value: Any, types: tuple[type, ...]) -> bool:
+    """Whether ``value`` has one of ``types`` (a YAML boolean is not a number)."""
+    if value is None or not isinstance(value, types):
+        return False
+    return not isinstance(value, bool) or bool in types
+
+
+def _id_of(raw: Any) -> str | None:
+    """The id written in a raw mapping, if it is text (or a list of just one text: [mood])."""
+    rid = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(rid, list) and len(rid) == 1:
+        rid = rid[0]
+    return rid if isinstance(rid, str) else None
+
+
+def _forget(failed: set[str], raw: Any, suffixes: tuple[str, ...] = ("",)) -> None:
+    """Note that the definition ``raw`` was rejected, if its id can be read."""
+    rid = _id_of(raw)
+    if rid is not None:
+        failed.update(rid + suffix for suffix in suffixes)
+
+
 @dataclass
 class _Builder:
     doc: Document
     problems: Problems
     path: str
     content_hash: str
+    # values reported as wrong and left out, so checks that miss them stay quiet
+    dropped: set[Path] = field(default_factory=set)
+    # Ids whose definitions were rejected. A reference to one is a follow-on of that error and
+    # is not reported again ("'x' is not defined" would send the reader the wrong way).
+    failed: set[str] = field(default_factory=set)  # questions, scores, bands, derived values
+    failed_flags: set[str] = field(default_factory=set)
+    failed_levels: set[str] = field(default_factory=set)
 
     # -------------------------------------------------------------------------- helpers
     def add(self, code: str, name: str, message: str, at: Path, hint: str = "",
@@ -188,32 +234,76 @@ class _Builder:
     def fields(self, obj: Any, at: Path, spec: Spec, what: str) -> dict[str, Any] | None:
         """Check a mapping against ``spec``; return it (with only valid fields) or None."""
         if not isinstance(obj, dict):
-            self.add("E301", "wrong-type", f"{what} must be a mapping of keys to values", at,
-                     "write it as 'key: value' lines")
+            if at not in self.doc.rejected:
+                self.add("E301", "wrong-type", f"{what} must be a mapping of keys to values", at,
+                         "write it as 'key: value' lines")
             return None
         good: dict[str, Any] = {}
+        meant: set[str] = set()  # keys that an unknown key is a misspelling of
         for key, value in obj.items():
+            kat = at + (key,)
             if key not in spec:
-                self.add("E302", "unknown-key", f"unknown key '{key}' in {what}", at + (key,),
+                close = difflib.get_close_matches(str(key), list(spec), n=1, cutoff=0.6)
+                meant.update(close)
+                self.add("E302", "unknown-key", f"unknown key '{key}' in {what}", kat,
                          did_you_mean(str(key), spec) or "allowed keys: " + ", ".join(spec),
                          key=True)
                 continue
-            types, _ = spec[key]
-            if value is None or not isinstance(value, types) or (
-                isinstance(value, bool) and bool not in types
-            ):
-                if isinstance(value, bool) and str in types:
-                    bool_word_warning(self.doc, at + (key,), self.problems, f"'{key}'")
-                want = " or ".join(_TYPE_WORDS.get(t, t.__name__) for t in types)
-                self.add("E303", "wrong-type", f"'{key}' in {what} must be {want}", at + (key,),
-                         'quote words like "no" and "yes"' if isinstance(value, bool) else "")
+            f = spec[key]
+            if not _fits(value, f.types):
+                self.wrong_type(value, kat, f.types, f"'{key}' in {what}", key, f.required)
                 continue
+            if f.each is not None:
+                bad = [j for j, v in enumerate(value) if not _fits(v, (f.each,))]
+                for j in bad:
+                    self.wrong_type(value[j], kat + (j,), (f.each,), f"each entry of '{key}'",
+                                    key)
+                if bad:
+                    self.dropped.add(kat)
+                    continue
             good[key] = value
-        for key, (_, required) in spec.items():
-            if required and key not in obj:
+        # a misspelt key, or a merge key (<<) already reported, explains a missing one
+        merged = at + ("<<",) in self.doc.rejected
+        for key, f in spec.items():
+            if f.required and key not in obj and key not in meant and not merged:
                 self.add("E304", "missing-key", f"{what} needs '{key}'", at,
                          f"add '{key}: ...'")
         return good
+
+    def wrong_type(self, value: Any, at: Path, types: tuple[type, ...], what: str, key: str,
+                   required: bool = True) -> None:
+        self.dropped.add(at)
+        if at in self.doc.rejected:
+            return  # its alias or tag is already reported
+        if isinstance(value, bool) and str in types:
+            bool_word_warning(self.doc, at, self.problems, f"'{key}'")
+        want = " or ".join(_TYPE_WORDS.get(t, t.__name__) for t in types)
+        self.add("E303", "wrong-type", f"{what} must be {want}", at,
+                 self.type_hint(value, at, types, want, required))
+
+    def type_hint(self, value: Any, at: Path, types: tuple[type, ...], want: str,
+                  required: bool) -> str:
+        scalar = self.doc.scalars.get(at)
+        if value is None:
+            return "the value is empty: write it after the colon" + (
+                "" if required else ", or remove the line")
+        if isinstance(value, bool) and str in types:
+            return 'quote words like "no" and "yes"'
+        if isinstance(value, (int, float)) and str in types:
+            return f'quote it: "{scalar.raw if scalar else value}"'
+        if isinstance(value, str) and int in types and scalar and scalar.style in ("'", '"'):
+            return "write numbers without quotes"
+        if isinstance(value, dict) and str in types and _id_of(value):
+            return f"write the id alone: {_id_of(value)}"
+        if isinstance(value, list) and str in types and isinstance(at[-1], int):
+            return "remove the inner brackets; each entry is one name"
+        if isinstance(value, list) and str in types and len(value) == 1:
+            return f"write it without brackets: {value[0]}"
+        if isinstance(value, (list, dict)) and str in types:
+            return "write plain text; quote it if it starts with [ or {"
+        if list in types:
+            return "write a list: [a, b], or one '- entry' per line"
+        return f"write {want} here"
 
     def check_id(self, value: Any, at: Path, seen: dict[str, Path], what: str,
                  pattern: re.Pattern[str] = ID_RE) -> bool:
@@ -236,7 +326,7 @@ class _Builder:
             self.add("E307", "missing-source", "at least one source is needed", at + (key,),
                      "cite a paper, a seed article, or a policy source")
         for i, ref in enumerate(refs):
-            if not isinstance(ref, str) or ref not in self.sources:
+            if ref not in self.sources:
                 self.add("E308", "unknown-source", f"source '{ref}' is not defined",
                          at + (key, i),
                          did_you_mean(str(ref), self.sources) or "add it under 'sources:'")
@@ -244,16 +334,32 @@ class _Builder:
                 out.append(ref)
         return tuple(out)
 
+    def where(self, at: Path, text: Any, offset: int) -> tuple[int, int]:
+        """The file position of character ``offset`` of the stripped condition ``text``."""
+        if not isinstance(text, str):
+            return self.doc.mark(at)
+        return self.doc.position(at, text, len(text) - len(text.lstrip()) + offset)
+
     def condition(self, text: Any, at: Path, symbols: dict[str, Symbol],
-                  want: Type | None = expr.T_BOOL) -> Condition | None:
+                  want: Type | None = expr.T_BOOL, scope: str = "") -> Condition | None:
+        """Parse and check a condition, reporting a rejection at the offending token.
+
+        ``scope`` says which names ``symbols`` is limited to, for names defined elsewhere.
+        """
         try:
             return expr.parse(text, symbols, want)
         except ExprRejected as rej:
             p = rej.problem
-            line, col = self.doc.mark(at)
-            if isinstance(text, str) and "\n" not in text.strip():
-                col += p.offset + len(text) - len(text.lstrip())
-            self.problems.add(p.code, p.name, p.message, (line, col), p.hint)
+            if p.subject and p.subject in self.failed:
+                return None
+            message, hint = p.message, p.hint
+            outside = self.symbols.get(p.subject) if p.subject else None
+            if outside is not None and scope:
+                message = f"'{p.subject}' is a {outside.role}, but {scope}"
+                hint = "gates are checked before any score exists; use the questions' answers"
+            elif p.code == "E201" and not hint:
+                hint = "define it as a question, an instrument or a derived value"
+            self.problems.add(p.code, p.name, message, self.where(at, text, p.offset), hint)
             return None
 
     # ---------------------------------------------------------------------------- build
@@ -265,15 +371,16 @@ class _Builder:
         self.sources = self.build_sources(top.get("sources", {}))
         meta = self.build_meta(top.get("ruleset", {}))
         self.levels = self.build_levels(top.get("levels", []))
+        self.flag_at: dict[str, Path] = {}
         self.flags = self.build_flags(top.get("flags", []))
         self.symbols: dict[str, Symbol] = {}
         self.symbol_at: dict[str, Path] = {}
         self.order: dict[str, int] = {}  # question id -> position
         raw_questions = self.collect_questions(top.get("sections", []))
-        instruments = self.build_instruments(top.get("instruments", []), raw_questions)
+        built = self.build_instruments(top.get("instruments", []), raw_questions)
         derived = self.build_derived(top.get("derived", []))
         questions = self.finish_questions(raw_questions)
-        instruments = self.finish_gates(instruments, top.get("instruments", []))
+        instruments = self.finish_gates(built)
         rules = self.build_rules(top.get("rules", []))
         misconceptions = self.build_misconceptions(top.get("misconceptions", []))
         crisis = self.build_crisis(top.get("crisis"))
@@ -296,10 +403,12 @@ class _Builder:
             return None
         if "id" in meta:
             self.check_id(meta["id"], ("ruleset", "id"), {}, "rule set", RULESET_ID_RE)
-        if "effective" in meta and not DATE_RE.match(meta["effective"]):
-            self.add("E309", "bad-date", "'effective' must be a date YYYY-MM-DD",
+        if "effective" in meta and not _is_date(meta["effective"]):
+            self.add("E309", "bad-date",
+                     f"'effective' {meta['effective']} is not a real date" if DATE_RE.match(
+                         meta["effective"]) else "'effective' must be a date YYYY-MM-DD",
                      ("ruleset", "effective"), "e.g. effective: 2026-11-24")
-        if not all(k in meta for k, (_, req) in META_SPEC.items() if req):
+        if not all(k in meta for k, f in META_SPEC.items() if f.required):
             return None
         return meta
 
@@ -332,10 +441,11 @@ class _Builder:
         for i, item in enumerate(raw):
             at: Path = ("levels", i)
             body = self.fields(item, at, LEVEL_SPEC, "a level")
-            if body is None or not all(k in body for k in LEVEL_SPEC):
-                continue
-            if self.check_id(body["id"], at + ("id",), seen, "level"):
+            if body is not None and all(k in body for k in LEVEL_SPEC) and self.check_id(
+                    body["id"], at + ("id",), seen, "level"):
                 out.append(Level(body["id"], body["label"], body["description"].strip(), i))
+            elif _id_of(item) not in seen:
+                _forget(self.failed_levels, item)
         return tuple(out)
 
     def build_flags(self, raw: list[Any]) -> dict[str, Flag]:
@@ -344,15 +454,17 @@ class _Builder:
         for i, item in enumerate(raw):
             at: Path = ("flags", i)
             body = self.fields(item, at, FLAG_SPEC, "a flag")
-            if body is None or not all(k in body for k in FLAG_SPEC):
-                continue
-            if body["severity"] not in SEVERITIES:
-                self.add("E310", "bad-value", f"severity '{body['severity']}' is not known",
-                         at + ("severity",), did_you_mean(body["severity"], SEVERITIES)
-                         or "use one of: " + ", ".join(SEVERITIES))
-                continue
-            if self.check_id(body["id"], at + ("id",), seen, "flag"):
-                out[body["id"]] = Flag(body["id"], body["label"], body["severity"])
+            if body is not None and all(k in body for k in FLAG_SPEC):
+                if body["severity"] not in SEVERITIES:
+                    self.add("E310", "bad-value", f"severity '{body['severity']}' is not known",
+                             at + ("severity",), did_you_mean(body["severity"], SEVERITIES)
+                             or "use one of: " + ", ".join(SEVERITIES))
+                elif self.check_id(body["id"], at + ("id",), seen, "flag"):
+                    out[body["id"]] = Flag(body["id"], body["label"], body["severity"])
+                    self.flag_at[body["id"]] = at
+                    continue
+            if _id_of(item) not in out:
+                _forget(self.failed_flags, item)
         return out
 
     def define(self, name: str, typ: Type, role: str, at: Path) -> bool:
@@ -374,26 +486,31 @@ class _Builder:
         for si, sec in enumerate(raw):
             at: Path = ("sections", si)
             body = self.fields(sec, at, SECTION_SPEC, "a section")
-            if body is None or "id" not in body:
+            if body is None:
+                for q in sec.get("questions", []) if isinstance(sec, dict) else []:
+                    _forget(self.failed, q)
                 continue
-            if not self.check_id(body["id"], at + ("id",), seen, "section"):
-                continue
+            sid = body.get("id")
+            # a section with a bad id still defines its questions, so they are checked too
+            good_id = sid is not None and self.check_id(sid, at + ("id",), seen, "section")
             ids: list[str] = []
             for qi, q in enumerate(body.get("questions", [])):
                 qat = at + ("questions", qi)
                 qb = self.fields(q, qat, QUESTION_SPEC, "a question")
-                if qb is None or not all(k in qb for k in ("id", "text", "type")):
-                    continue
-                typ = self.question_type(qb, qat)
-                if typ is None or not ID_RE.match(qb["id"]):
-                    if not ID_RE.match(qb["id"]):
+                typ = None
+                if qb is not None and all(k in qb for k in ("id", "text", "type")):
+                    if ID_RE.match(qb["id"]):
+                        typ = self.question_type(qb, qat)
+                    else:
                         self.check_id(qb["id"], qat + ("id",), {}, "question")
-                    continue
-                if self.define(qb["id"], typ, "question", qat + ("id",)):
+                if typ is None:
+                    _forget(self.failed, q)
+                elif self.define(qb["id"], typ, "question", qat + ("id",)):
                     self.order[qb["id"]] = len(self.order)
                     ids.append(qb["id"])
-                    out.append((qb, qat, body["id"]))
-            sections.append(Section(body["id"], body.get("title", body["id"]), tuple(ids)))
+                    out.append((qb, qat, sid or ""))
+            if good_id:
+                sections.append(Section(sid, body.get("title", sid), tuple(ids)))
         if not out and not self.problems.errors:
             self.add("E312", "no-questions", "the rule set has no questions", ("sections",))
         self.sections = tuple(sections)
@@ -422,6 +539,8 @@ class _Builder:
                      at + ("choices",), "use type: choice for coded answers", key=True)
         if qtype == "integer":
             lo, hi = qb.get("min"), qb.get("max")
+            if at + ("min",) in self.dropped or at + ("max",) in self.dropped:
+                return None  # already reported as wrong
             if lo is None or hi is None:
                 self.add("E304", "missing-key", "an integer question needs 'min' and 'max'", at,
                          "add e.g. 'min: 0' and 'max: 120'")
@@ -438,6 +557,8 @@ class _Builder:
         return expr.T_BOOL if qtype == "yesno" else Type(expr.TEXT)
 
     def choices(self, raw: Any, at: Path) -> list[Choice] | None:
+        if at + ("choices",) in self.dropped:
+            return None  # already reported as wrong
         if not raw:
             self.add("E304", "missing-key", "a choice question needs a non-empty 'choices' list",
                      at, "add choices: - {code: ..., label: ...}")
@@ -446,6 +567,7 @@ class _Builder:
         codes: dict[Any, Path] = {}
         labels: set[str] = set()
         kinds: set[type] = set()
+        odd: Path | None = None  # the first code of a different kind than the first one
         ok = True
         for i, item in enumerate(raw):
             cat = at + ("choices", i)
@@ -454,6 +576,8 @@ class _Builder:
                 ok = False
                 continue
             code = body["code"]
+            if kinds and type(code) not in kinds and odd is None:
+                odd = cat + ("code",)
             kinds.add(type(code))
             if code in codes:
                 self.add("E306", "duplicate-id", f"choice code {code!r} appears twice",
@@ -466,9 +590,9 @@ class _Builder:
             codes[code] = cat
             labels.add(body["label"].casefold())
             out.append(Choice(code, body["label"]))
-        if len(kinds) > 1:
+        if odd is not None:
             self.add("E315", "mixed-codes", "choice codes must be all numbers or all text",
-                     at + ("choices",), "quote numeric codes or use numbers throughout")
+                     odd, "quote numeric codes or use numbers throughout")
             ok = False
         return out if ok else None
 
@@ -506,67 +630,59 @@ class _Builder:
         return out
 
     def check_order(self, qid: str, cond: Condition, at: Path) -> None:
+        """Report an ask_when that depends on a question asked later, at the name it uses."""
         mine = self.order[qid]
-        for dep in sorted(self.questions_behind(cond.names), key=self.order.__getitem__):
-            if self.order[dep] >= mine:
-                self.add("E209", "skip-order",
-                         f"'{qid}' is asked before '{dep}', which its ask_when depends on",
-                         at, f"move '{qid}' after '{dep}', or change the condition")
-                return
+        later = [dep for dep in self.questions_behind(cond.names) if self.order[dep] >= mine]
+        if not later:
+            return
+        dep = min(later, key=self.order.__getitem__)
+        # the name in the condition that leads to ``dep`` (itself, or a score or derived value)
+        uses = [(offset, name) for name in cond.names
+                if dep in self.questions_behind(frozenset([name]))
+                and (offset := expr.name_offset(cond.text, name)) is not None]
+        offset, via = min(uses) if uses else (0, dep)
+        self.problems.add(
+            "E209", "skip-order",
+            f"'{qid}' is asked before '{dep}', which its ask_when depends on"
+            + (f" (through '{via}')" if via != dep else ""),
+            self.where(at, cond.text, offset),
+            f"move '{qid}' after '{dep}', or change the condition")
 
     # ---------------------------------------------------------------------- instruments
-    def build_instruments(self, raw: list[Any],
-                          questions: list[tuple[dict[str, Any], Path, str]]) -> tuple[Any, ...]:
+    def build_instruments(self, raw: list[Any], questions: list[tuple[dict[str, Any], Path, str]]
+                          ) -> list[tuple[dict[str, Any], dict[str, Any], Path]]:
+        """Check instruments; return (Instrument fields, checked body, path) of each good one."""
         qinfo = {qb["id"]: qb for qb, _, _ in questions}
         self.depends: dict[str, frozenset[str]] = {}
         out = []
         for i, item in enumerate(raw):
             at: Path = ("instruments", i)
             body = self.fields(item, at, INSTRUMENT_SPEC, "an instrument")
-            if body is None or not all(k in body for k, (_, r) in INSTRUMENT_SPEC.items() if r):
+            if body is None or not all(k in body for k, f in INSTRUMENT_SPEC.items()
+                                       if f.required):
+                _forget(self.failed, item, ("", "_band"))
                 continue
             iid = body["id"]
             if not ID_RE.match(iid):
                 self.check_id(iid, at + ("id",), {}, "instrument")
                 continue
-            item_max: list[int] = []
-            items: list[str] = []
-            for j, qid in enumerate(body["items"]):
-                iat = at + ("items", j)
-                qb = qinfo.get(qid)
-                if qb is None:
-                    self.add("E201", "unknown-name", f"item '{qid}' is not a question", iat,
-                             did_you_mean(str(qid), qinfo) or "define it under a section")
-                    continue
-                if qb["type"] == "yesno":
-                    item_max.append(1)
-                elif qb["type"] == "choice" and isinstance(qb["_choices"][0].code, int):
-                    item_max.append(max(c.code for c in qb["_choices"]))
-                    if min(c.code for c in qb["_choices"]) < 0:
-                        self.add("E316", "bad-item", f"item '{qid}' has negative codes", iat,
-                                 "item codes are the points each answer scores, from 0")
-                else:
-                    self.add("E316", "bad-item",
-                             f"item '{qid}' cannot be scored (it is a {qb['type']} question)",
-                             iat, "items must be yes/no or choice questions with number codes")
-                    continue
-                if qid in items:
-                    self.add("E306", "duplicate-id", f"item '{qid}' is listed twice", iat)
-                    continue
-                items.append(qid)
-            reverse = frozenset(body.get("reverse", []))
+            items, item_max, bad = self.instrument_items(body["items"], at, qinfo)
             for j, qid in enumerate(body.get("reverse", [])):
-                if qid not in items:
+                if qid not in items and qid not in bad:
                     self.add("E201", "unknown-name", f"reverse item '{qid}' is not an item",
-                             at + ("reverse", j), did_you_mean(str(qid), items))
+                             at + ("reverse", j),
+                             did_you_mean(qid, items) or "list it under 'items' too")
             missing = body.get("missing", "none")
             if missing not in MISSING_POLICIES:
                 self.add("E310", "bad-value", f"missing policy '{missing}' is not known",
                          at + ("missing",), "use one of: " + ", ".join(MISSING_POLICIES))
             if "max_missing" in body and missing != "prorate":
                 self.add("E313", "misplaced-key", "'max_missing' only applies to missing: prorate",
-                         at + ("max_missing",), key=True)
-            total = sum(item_max)
+                         at + ("max_missing",), "add 'missing: prorate' or remove 'max_missing'",
+                         key=True)
+            # with an item left out the maximum score is unknown; checking bands against it
+            # would only report follow-on gaps
+            total = None if bad else sum(item_max)
             bands = self.build_bands(body["bands"], at, total, iid)
             sources = self.source_refs(body, at)
             if not self.define(iid, expr.T_NUM, "score", at + ("id",)):
@@ -575,29 +691,70 @@ class _Builder:
                         at + ("id",))
             self.depends[iid] = frozenset(items)
             self.depends[f"{iid}_band"] = frozenset([iid])
-            out.append(dict(
+            out.append((dict(
                 id=iid, title=body["title"], items=tuple(items), bands=bands, sources=sources,
-                item_max=tuple(item_max), reverse=reverse, missing=missing,
-                max_missing=body.get("max_missing", 0), gate_score=body.get("gate_score", 0),
-                license=body.get("license", ""), minimal_change=body.get("minimal_change"),
+                item_max=tuple(item_max), reverse=frozenset(body.get("reverse", [])),
+                missing=missing, max_missing=body.get("max_missing", 0),
+                gate_score=body.get("gate_score", 0), license=body.get("license", ""),
+                minimal_change=body.get("minimal_change"),
                 description=body.get("description", "").strip(),
-            ))
-        return tuple(out)
+            ), body, at))
+        return out
 
-    def build_bands(self, raw: list[Any], at: Path, total: int, iid: str) -> tuple[Band, ...]:
+    def instrument_items(self, raw: list[str], at: Path, qinfo: dict[str, dict[str, Any]]
+                         ) -> tuple[list[str], list[int], set[str]]:
+        """Check an instrument's items; return the good ones, their maximum points, the bad."""
+        items: list[str] = []
+        item_max: list[int] = []
+        bad: set[str] = set()
+        for j, qid in enumerate(raw):
+            iat = at + ("items", j)
+            if qid in items:
+                self.add("E306", "duplicate-id", f"item '{qid}' is listed twice", iat,
+                         "list each item once")
+                continue
+            qb = qinfo.get(qid)
+            bad.add(qid)
+            if qb is None:
+                if qid not in self.failed:
+                    self.add("E201", "unknown-name", f"item '{qid}' is not a question", iat,
+                             did_you_mean(qid, qinfo) or "define it under a section")
+                continue
+            codes = [c.code for c in qb.get("_choices", ())]
+            if qb["type"] != "yesno" and not (qb["type"] == "choice"
+                                              and isinstance(codes[0], int)):
+                self.add("E316", "bad-item",
+                         f"item '{qid}' cannot be scored (it is a {qb['type']} question)",
+                         iat, "items must be yes/no or choice questions with number codes")
+                continue
+            if codes and min(codes) < 0:
+                self.add("E316", "bad-item", f"item '{qid}' has negative codes", iat,
+                         "item codes are the points each answer scores, from 0")
+            bad.discard(qid)
+            items.append(qid)
+            item_max.append(max(codes) if qb["type"] == "choice" else 1)
+        return items, item_max, bad
+
+    def build_bands(self, raw: list[Any], at: Path, total: int | None,
+                    iid: str) -> tuple[Band, ...]:
+        """Check the bands of instrument ``iid``; with ``total`` known, check they cover it."""
         bands: list[tuple[Band, Path]] = []
         seen: dict[str, Path] = {}
         for i, item in enumerate(raw):
             bat = at + ("bands", i)
             body = self.fields(item, bat, BAND_SPEC, "a band")
             if body is None or not all(k in body for k in BAND_SPEC):
+                total = None
                 continue
             if body["min"] > body["max"]:
                 self.add("E314", "bad-range", f"band '{body['id']}' has min above max",
                          bat + ("min",), "swap min and max")
+                total = None
                 continue
             if self.check_id(body["id"], bat + ("id",), seen, "band"):
                 bands.append((Band(body["id"], body["min"], body["max"], body["label"]), bat))
+        if total is None:
+            return tuple(b for b, _ in bands)  # a band is missing: gaps would be follow-ons
         ordered = sorted(bands, key=lambda b: b[0].min)
         expect = 0
         for band, bat in ordered:
@@ -620,16 +777,15 @@ class _Builder:
                      ordered[-1][1] + ("max",), f"end the last band at {total}", WARNING)
         return tuple(b for b, _ in bands)
 
-    def finish_gates(self, built: tuple[Any, ...], raw: list[Any]) -> tuple[Instrument, ...]:
+    def finish_gates(self, built: list[tuple[dict[str, Any], dict[str, Any], Path]]
+                     ) -> tuple[Instrument, ...]:
         out = []
         questions_only = {k: v for k, v in self.symbols.items() if v.role == "question"}
-        raw_by_id = {r.get("id"): (i, r) for i, r in enumerate(raw) if isinstance(r, dict)}
-        for spec in built:
-            i, body = raw_by_id[spec["id"]]
+        for spec, body, at in built:
             gate = None
             if "gate" in body:
-                gat: Path = ("instruments", i, "gate")
-                gate = self.condition(body["gate"], gat, questions_only)
+                gate = self.condition(body["gate"], at + ("gate",), questions_only,
+                                      scope="a gate may only refer to questions")
                 if gate is not None:
                     self.depends[spec["id"]] = self.depends[spec["id"]] | gate.names
             out.append(Instrument(gate=gate, **spec))
@@ -642,6 +798,7 @@ class _Builder:
             at: Path = ("derived", i)
             body = self.fields(item, at, DERIVED_SPEC, "a derived value")
             if body is None or "id" not in body or "expr" not in body:
+                _forget(self.failed, item)
                 continue
             if not ID_RE.match(body["id"]):
                 self.check_id(body["id"], at + ("id",), {}, "derived value")
@@ -651,9 +808,10 @@ class _Builder:
                 continue
             bodies[body["id"]] = (body, at)
         # Order by dependency first, so each is checked with the types of those it uses.
-        deps = {d: _names_in(b["expr"]) & set(bodies) for d, (b, _) in bodies.items()}
+        deps = {d: expr.names_in(b["expr"]) & set(bodies) for d, (b, _) in bodies.items()}
         order: list[str] = []
         state: dict[str, int] = {}
+        cyclic: set[str] = set()
 
         def visit(name: str, trail: list[str]) -> None:
             if state.get(name) == 2:
@@ -663,6 +821,7 @@ class _Builder:
                 self.add("E210", "derived-cycle", "derived values depend on each other: "
                          + " -> ".join(cycle), bodies[name][1] + ("expr",),
                          "break the cycle; a derived value cannot depend on itself")
+                cyclic.update(cycle)
                 return
             state[name] = 1
             for dep in sorted(deps[name]):
@@ -672,11 +831,15 @@ class _Builder:
 
         for name in bodies:
             visit(name, [])
+        self.failed |= cyclic
         out = []
         for name in order:
             body, at = bodies[name]
-            cond = self.condition(body["expr"], at + ("expr",), self.symbols, want=None)
+            cond = None
+            if name not in cyclic:
+                cond = self.condition(body["expr"], at + ("expr",), self.symbols, want=None)
             if cond is None:
+                self.failed.add(name)
                 continue
             self.define(name, cond.type, "derived", at + ("id",))
             self.depends[name] = cond.names
@@ -692,23 +855,27 @@ class _Builder:
         for i, item in enumerate(raw):
             at: Path = ("rules", i)
             body = self.fields(item, at, RULE_SPEC, "a rule")
-            if body is None or not all(k in body for k, (_, r) in RULE_SPEC.items() if r):
+            if body is None or not all(k in body for k, f in RULE_SPEC.items() if f.required):
                 continue
             ok = self.check_id(body["id"], at + ("id",), seen, "rule")
             level = body.get("min_level")
             if level is not None and level not in level_ids:
-                self.add("E211", "unknown-level", f"level '{level}' is not defined",
-                         at + ("min_level",), did_you_mean(level, level_ids)
-                         or "levels: " + ", ".join(level_ids))
                 ok = False
+                if level not in self.failed_levels:
+                    self.add("E211", "unknown-level", f"level '{level}' is not defined",
+                             at + ("min_level",), did_you_mean(level, level_ids)
+                             or ("levels: " + ", ".join(level_ids) if level_ids
+                                 else "define it under 'levels:'"))
             flags = body.get("flags", [])
             for j, flag in enumerate(flags):
                 if flag not in self.flags:
-                    self.add("E212", "unknown-flag", f"flag '{flag}' is not defined",
-                             at + ("flags", j), did_you_mean(str(flag), self.flags)
-                             or "define it under 'flags:'")
                     ok = False
-            if level is None and not flags:
+                    if flag not in self.failed_flags:
+                        self.add("E212", "unknown-flag", f"flag '{flag}' is not defined",
+                                 at + ("flags", j), did_you_mean(flag, self.flags)
+                                 or "define it under 'flags:'")
+            dropped = any(at + (key,) in self.dropped for key in ("min_level", "flags"))
+            if level is None and not flags and not dropped:
                 self.add("E213", "no-effect", f"rule '{body['id']}' has no effect", at,
                          "give it a 'min_level', 'flags', or both")
                 ok = False
@@ -737,9 +904,11 @@ class _Builder:
 
     def build_crisis(self, raw: Any) -> Crisis:
         if raw is None:
-            if any(f.severity == "crisis" for f in self.flags.values()):
+            crisis = [fid for fid, f in self.flags.items() if f.severity == "crisis"]
+            if crisis:
                 self.add("E319", "missing-crisis",
-                         "a crisis flag is defined but there is no 'crisis' protocol", ("flags",),
+                         f"flag '{crisis[0]}' is a crisis flag but there is no 'crisis' protocol",
+                         self.flag_at[crisis[0]] + ("severity",),
                          "add a 'crisis:' section with protocol steps and resources")
             return Crisis()
         body = self.fields(raw, ("crisis",), CRISIS_SPEC, "'crisis'")
@@ -750,13 +919,7 @@ class _Builder:
             rb = self.fields(item, ("crisis", "resources", i), RESOURCE_SPEC, "a resource")
             if rb is not None and "name" in rb and "contact" in rb:
                 resources.append(Resource(rb["name"], rb["contact"]))
-        protocol = []
-        for i, step in enumerate(body.get("protocol", [])):
-            if not isinstance(step, str):
-                self.add("E303", "wrong-type", "each protocol step must be text",
-                         ("crisis", "protocol", i))
-            else:
-                protocol.append(step.strip())
+        protocol = [step.strip() for step in body.get("protocol", [])]
         return Crisis(body.get("title", Crisis.title), tuple(protocol), tuple(resources))
 
     def check_reachable(self, rules: tuple[Rule, ...], raw_levels: list[Any]) -> None:
@@ -769,17 +932,15 @@ class _Builder:
                          f"add a rule with 'min_level: {lv.id}', or remove the level", WARNING)
 
 
-def _names_in(text: Any) -> set[str]:
-    """Names in an expression, before checking (for ordering); empty if it does not parse."""
-    if not isinstance(text, str):
-        return set()
+def _is_date(text: str) -> bool:
+    """Whether ``text`` is a real calendar date written YYYY-MM-DD."""
+    if not DATE_RE.match(text):
+        return False
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text.strip(), mode="eval")
-    except (SyntaxError, ValueError):
-        return set()
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        dt.date.fromisoformat(text)
+    except ValueError:  # e.g. 2026-02-30
+        return False
+    return True
 
 
 def format_problems(diagnostics: list[Diagnostic]) -> str:

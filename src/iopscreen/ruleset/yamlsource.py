@@ -2,15 +2,19 @@
 
 We compose the node tree with PyYAML's safe loader (no Python object tags can be built) and turn
 it into plain dicts, lists and scalars ourselves, recording where each value and each key sits.
+Aliases are replaced by marker nodes while composing, so every alias is reported where it is
+written (PyYAML would otherwise hand us the anchored node again, with the anchor's mark).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
+from yaml.scanner import Scanner
 
 from ..errors import WARNING, Problems
 
@@ -18,16 +22,24 @@ Path = tuple[Any, ...]
 
 # YAML 1.1 turns these into booleans; a rule author nearly always meant the word.
 _YAML11_BOOL_WORDS = {"yes", "no", "on", "off", "y", "n"}
-_STD_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:timestamp",
-    "tag:yaml.org,2002:map",
-    "tag:yaml.org,2002:seq",
-}
+_TAG = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_STD_TAGS = _SCALAR_TAGS | {_TAG + "map", _TAG + "seq"}
+_MERGE_TAG = _TAG + "merge"
+_ALIAS_TAG = "!iopscreen/alias"  # our marker for an alias; '!' tags cannot be written as '!!'
+# A line inside a runaway quoted string that looks like YAML structure (a key or a list item).
+_STRUCTURE_LINE = re.compile(r"^\s*(?:- |[A-Za-z_][\w-]*:(?:\s|$))")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """Where a scalar's text sits in the file: its style and character span."""
+
+    style: str | None  # None (plain), "'", '"', "|" or ">"
+    start: int
+    end: int
+    raw: str  # the scalar's value as YAML read it, before typing (e.g. "1.2")
 
 
 @dataclass
@@ -35,9 +47,13 @@ class Document:
     """Plain data from a YAML file, with the mark of every value and key (1-based line, col)."""
 
     data: Any
+    text: str = ""
     marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
     bool_words: set[Path] = field(default_factory=set)
+    scalars: dict[Path, Scalar] = field(default_factory=dict)
+    # values already reported (alias, tag) and read as None; checks should not report them again
+    rejected: set[Path] = field(default_factory=set)
 
     def mark(self, path: Path) -> tuple[int, int]:
         """The mark of the value at ``path``, or of its nearest ancestor."""
@@ -50,80 +66,279 @@ class Document:
     def key_mark(self, path: Path) -> tuple[int, int]:
         return self.key_marks.get(path) or self.mark(path)
 
+    def position(self, path: Path, value: str, offset: int) -> tuple[int, int]:
+        """The (line, col) in the file of character ``offset`` of the string ``value`` at ``path``.
+
+        Works for every scalar style: quotes, '' and backslash escapes, folded and literal
+        blocks. Line folding only ever changes whitespace, so the n-th non-blank character of
+        the value is the n-th non-blank character of the source, once escapes are decoded.
+        """
+        scalar = self.scalars.get(path)
+        if scalar is None or not 0 <= offset < len(value):
+            return self.mark(path)
+        wanted = sum(1 for ch in value[:offset] if not ch.isspace())
+        for index in _nonblank_units(self.text, scalar):
+            if wanted == 0:
+                return _line_col(self.text, index)
+            wanted -= 1
+        return self.mark(path)
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line_start = max(text.rfind("\n", 0, index) + 1, text.rfind("\r", 0, index) + 1)
+    return (len(_LINE_BREAK.findall(text, 0, index)) + 1, index - line_start + 1)
+
+
+def _nonblank_units(text: str, scalar: Scalar) -> Iterator[int]:
+    """Source index of each non-blank character of a scalar's value, escapes decoded."""
+    pos = _skip_properties(text, scalar.start)
+    end = scalar.end
+    if scalar.style in ("|", ">"):
+        # the content starts on the line after the indicator (which may carry a comment)
+        breaks = _LINE_BREAK.search(text, pos, end)
+        pos = breaks.end() if breaks else end
+    elif scalar.style in ("'", '"'):
+        pos, end = pos + 1, end - 1  # inside the quotes
+    while pos < end:
+        ch = text[pos]
+        if scalar.style == "'" and text.startswith("''", pos):
+            yield pos
+            pos += 2
+            continue
+        if scalar.style == '"' and ch == "\\" and pos + 1 < end:
+            code = text[pos + 1]
+            width = Scanner.ESCAPE_CODES.get(code, 0)
+            if width:
+                decoded = chr(int(text[pos + 2:pos + 2 + width] or "0", 16))
+            else:
+                decoded = Scanner.ESCAPE_REPLACEMENTS.get(code, "")  # "" for an escaped break
+            if decoded and not decoded.isspace():
+                yield pos
+            pos += 2 + width
+            continue
+        if not ch.isspace():
+            yield pos
+        pos += 1
+
+
+def _skip_properties(text: str, pos: int) -> int:
+    """Skip a node's tag and anchor (``!!str &a``) to where its value starts."""
+    while pos < len(text) and text[pos] in "!&":
+        while pos < len(text) and not text[pos].isspace():
+            pos += 1
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    return pos
+
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+class _Loader(yaml.SafeLoader):
+    """The safe loader, composing aliases as marker nodes and noting explicitly tagged nodes."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.explicit: set[int] = set()  # ids of nodes that carry a tag written in the file
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self.get_event()
+            return yaml.ScalarNode(_ALIAS_TAG, event.anchor, event.start_mark, event.end_mark)
+        node: yaml.Node = super().compose_node(parent, index)
+        if getattr(event, "tag", None) not in (None, "!"):
+            self.explicit.add(id(node))
+        return node
+
+
 def read_yaml(text: str, problems: Problems) -> Document | None:
     """Parse ``text``; on a syntax error record it in ``problems`` and return None."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = (mark.line + 1, mark.column + 1) if mark else None
-        problems.add(
-            "E101",
-            "yaml-syntax",
-            f"{exc.problem or 'invalid YAML'}" + (f" ({exc.context})" if exc.context else ""),
-            where,
-            hint="check indentation and quoting near this place",
-        )
+        _syntax_error(text, exc, problems)
         return None
     except yaml.YAMLError as exc:
-        problems.add("E101", "yaml-syntax", str(exc).splitlines()[0], None)
+        problems.add("E101", "yaml-syntax", str(exc).splitlines()[0], None,
+                     hint="check indentation and quoting")
         return None
     finally:
         loader.dispose()
-    doc = Document(data=None)
-    if root is None:
-        return doc
-    anchors_seen: set[int] = set()
-    doc.data = _build(root, (), doc, loader, problems, anchors_seen)
+    doc = Document(data=None, text=text)
+    if root is not None:
+        doc.data = _Builder(doc, loader, problems).build(root, ())
     return doc
 
 
-def _build(
-    node: yaml.Node,
-    path: Path,
-    doc: Document,
-    loader: yaml.SafeLoader,
-    problems: Problems,
-    seen: set[int],
-) -> Any:
-    doc.marks[path] = _mark(node)
-    if id(node) in seen:
-        problems.add(
-            "E102",
-            "yaml-alias",
-            "anchors and aliases are not allowed in a rule set",
-            _mark(node),
-            hint="write the value out in full so each item can be read on its own",
-        )
+def _syntax_error(text: str, exc: yaml.MarkedYAMLError, problems: Problems) -> None:
+    """Report a YAML syntax error where the mistake most likely is, not where PyYAML gave up."""
+    problem = exc.problem or "invalid YAML"
+    mark, context = exc.problem_mark or exc.context_mark, exc.context or ""
+    message = problem + (f" ({context})" if context else "")
+    hint = "check indentation and quoting near this place"
+    runaway = _runaway_quote(text, mark)
+    if runaway is not None:
+        where = (runaway.line + 1, runaway.column + 1)
+        message = (f"this quoted text runs on over the following lines; YAML then fails at "
+                   f"line {mark.line + 1}: {problem}")
+        hint = f"is the closing quote missing (line {where[0]})?"
+    elif (
+        exc.context_mark is not None and mark is not None
+        and (context.startswith("while parsing a flow") or "quoted scalar" in context)
+        and exc.context_mark.line != mark.line
+    ):
+        # an unclosed bracket or quote: the opening one is what needs fixing
+        opener = text[exc.context_mark.index] if exc.context_mark.index < len(text) else ""
+        closer = {"{": "}", "[": "]"}.get(opener, opener)
+        where = (exc.context_mark.line + 1, exc.context_mark.column + 1)
+        message = f"{problem} at line {mark.line + 1} ({context} that starts here)"
+        hint = f"is the closing '{closer}' missing?" if closer else hint
+    else:
+        where = (mark.line + 1, mark.column + 1) if mark else None
+    problems.add("E101", "yaml-syntax", message, where, hint=hint)
+
+
+def _runaway_quote(text: str, error: yaml.Mark | None) -> yaml.Mark | None:
+    """The start of a quoted string, before ``error``, that swallowed lines of YAML structure.
+
+    A missing closing quote makes YAML read on until the next quote character, often many lines
+    later, and the error it reports is far from the mistake. A swallowed line looks like a key
+    or a list item and is indented no deeper than the line the quote opened on (the way a
+    wrapped quoted text would be).
+    """
+    if error is None:
         return None
-    seen.add(id(node))
-    if node.tag not in _STD_TAGS:
-        problems.add(
-            "E103",
-            "yaml-tag",
-            f"tag '{node.tag}' is not allowed",
-            _mark(node),
-            hint="remove the tag; rule sets hold plain values only",
-        )
-        return None
-    if isinstance(node, yaml.MappingNode):
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.index >= error.index:
+                break
+            if isinstance(token, yaml.ScalarToken) and token.style in ("'", '"'):
+                start = token.start_mark
+                first = text[start.index - start.column:start.index]
+                indent = len(first) - len(first.lstrip())
+                inner = text[start.index:token.end_mark.index].splitlines()[1:]
+                if any(_STRUCTURE_LINE.match(line) and len(line) - len(line.lstrip()) <= indent
+                       for line in inner):
+                    return start  # type: ignore[no-any-return]
+    except yaml.YAMLError:
+        pass
+    return None
+
+
+class _BadScalar(Exception):
+    pass
+
+
+@dataclass
+class _Builder:
+    doc: Document
+    loader: _Loader
+    problems: Problems
+
+    def reject(self, code: str, name: str, message: str, node: yaml.Node, hint: str,
+               path: Path | None = None) -> None:
+        self.problems.add(code, name, message, _mark(node), hint=hint)
+        if path is not None:
+            self.doc.rejected.add(path)
+
+    def alias(self, node: yaml.Node, path: Path | None, merge: bool = False) -> None:
+        self.reject(
+            "E102", "yaml-alias",
+            "merge keys (<<) and aliases are not allowed in a rule set" if merge
+            else "anchors and aliases are not allowed in a rule set",
+            node, "write the keys out in full instead of merging them in" if merge
+            else "write the value out in full so each item can be read on its own", path)
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        doc = self.doc
+        doc.marks[path] = _mark(node)
+        if node.tag == _ALIAS_TAG:
+            self.alias(node, path)
+            return None
+        if not self.tag_fits(node, path):
+            return None
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        try:
+            value = self.scalar(node)
+        except _BadScalar:
+            doc.rejected.add(path)
+            return None
+        doc.scalars[path] = Scalar(node.style, node.start_mark.index, node.end_mark.index,
+                                   node.value)
+        if (
+            node.tag == _TAG + "bool"
+            and node.style is None
+            and node.value.lower() in _YAML11_BOOL_WORDS
+        ):
+            doc.bool_words.add(path)
+        if isinstance(value, (dt.date, dt.datetime)):
+            return value.isoformat()
+        return value
+
+    def tag_fits(self, node: yaml.Node, path: Path | None) -> bool:
+        """Report a tag that is not a plain YAML type, or one that does not fit the node."""
+        kind = {yaml.MappingNode: _TAG + "map", yaml.SequenceNode: _TAG + "seq"}.get(type(node))
+        if node.tag in (_SCALAR_TAGS if kind is None else {kind}):
+            return True
+        shown = node.tag.replace(_TAG, "!!")
+        self.reject("E103", "yaml-tag", f"tag '{shown}' is not allowed"
+                    + ("" if node.tag not in _STD_TAGS else " here"),
+                    node, "remove the tag; rule sets hold plain values only", path)
+        return False
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        """The typed value of a scalar; raises _BadScalar when an explicit tag does not fit."""
+        construct = self.loader.yaml_constructors[node.tag]
+        try:
+            return construct(self.loader, node)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError, AttributeError):
+            # e.g. int('zero'); the timestamp constructor fails with AttributeError on non-dates
+            if id(node) in self.loader.explicit:
+                self.reject("E103", "yaml-tag",
+                            f"'{node.value}' is not a valid !!{node.tag.rsplit(':', 1)[-1]}",
+                            node, "remove the tag, or write a value of that type")
+                raise _BadScalar from None
+            # only a date-like word (2026-13-01) fails without a tag: keep the text, so the
+            # field that wanted a date reports it in its own words
+            return node.value
+
+    def mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        doc = self.doc
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                problems.add("E104", "yaml-key", "mapping keys must be plain words", _mark(key_node))
+            if key_node.tag == _MERGE_TAG:
+                self.merge(key_node, value_node, path)
                 continue
-            key = loader.construct_object(key_node)
-            if key_node.tag == "tag:yaml.org,2002:bool" and key_node.style is None:
+            if key_node.tag == _ALIAS_TAG:
+                self.alias(key_node, None)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.add("E104", "yaml-key", "mapping keys must be plain words",
+                                  _mark(key_node), hint="write a plain word before the colon")
+                continue
+            try:
+                if not self.tag_fits(key_node, None):
+                    raise _BadScalar
+                key = self.scalar(key_node)
+            except _BadScalar:
+                # keep the key as written, so checks do not also report it as missing
+                doc.marks[path + (key_node.value,)] = _mark(key_node)
+                doc.rejected.add(path + (key_node.value,))
+                result.setdefault(key_node.value, None)
+                continue
+            if key_node.tag == _TAG + "bool" and key_node.style is None:
                 key = key_node.value  # a key like `no:` means the word, not a boolean
+            if isinstance(key, (dt.date, dt.datetime)):
+                key = key.isoformat()
             if key in result:
                 first = doc.key_marks.get(path + (key,))
-                problems.add(
+                self.problems.add(
                     "E105",
                     "duplicate-key",
                     f"key '{key}' appears twice"
@@ -133,23 +348,23 @@ def _build(
                 )
                 continue
             doc.key_marks[path + (key,)] = _mark(key_node)
-            result[key] = _build(value_node, path + (key,), doc, loader, problems, seen)
+            result[key] = self.build(value_node, path + (key,))
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(item, path + (i,), doc, loader, problems, seen)
-            for i, item in enumerate(node.value)
-        ]
-    value = loader.construct_object(node)
-    if (
-        node.tag == "tag:yaml.org,2002:bool"
-        and node.style is None
-        and node.value.lower() in _YAML11_BOOL_WORDS
-    ):
-        doc.bool_words.add(path)
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value
+
+    def merge(self, key_node: yaml.Node, value_node: yaml.Node, path: Path) -> None:
+        """``<<: *base`` copies another mapping in: report the alias (or the key).
+
+        The mapping is left without the merged keys; ``path + ("<<",)`` is marked rejected so
+        checks know why keys are missing.
+        """
+        self.doc.rejected.add(path + ("<<",))
+        values = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        aliases = [v for v in values if v.tag == _ALIAS_TAG]
+        for alias in aliases:
+            self.alias(alias, None, merge=True)
+        if not aliases:
+            self.reject("E103", "yaml-tag", "merge keys (<<) are not allowed in a rule set",
+                        key_node, "write the keys out in full")
 
 
 def bool_word_warning(doc: Document, path: Path, problems: Problems, what: str) -> None:
