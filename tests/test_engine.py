@@ -170,3 +170,11 @@ def test_works_for_any_number_of_levels(tmp_path: Path) -> None:
     assert [lv.id for lv in four.levels] == ["low", "mid", "high", "top"]
     result = screen(four, coerce_answers(four, {**BASE, "concerns": ["cost"]}))
     assert result.level == "top"
+
+
+
+def test_a_coalesced_question_still_decides_when_it_can_change_the_cutoff(rs: Ruleset) -> None:
+    # With 8 drinks, answering sex = male would raise the cutoff to 10 and clear the rule.
+    result = run(rs, sex=None, drinks=None, mood_1=1)
+    assert result.provisional
+    assert {"drinks", "sex"} <= set(result.deciding)
