@@ -169,3 +169,18 @@ def test_rules_test_rejects_unknown_ids_in_expectations(capsys: pytest.CaptureFi
     assert code == 3
     assert "r.tests.yaml:5:15: error E201 unknown-name" in err
     assert "did you mean 'crisis_plan'?" in err
+
+
+def test_evaluate_save_keeps_a_record(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    answers = write(tmp_path, "a.json", {"danger": "no", "mood_1": 2, "mood_2": 2, "mood_3": 0})
+    db = str(tmp_path / "r.db")
+    code, out, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", answers, "-f", "json",
+                         "--save", "--client", "C-9", "--db", db)
+    assert code == 0
+    assert json.loads(out)["level"] == "mid"  # stdout stays pure JSON
+    assert "Saved as record 1" in err
+    code, out, _ = cli(capsys, "records", "show", "1", "--db", db, "--format", "json")
+    assert code == 0
+    record = json.loads(out)
+    assert record["client"] == "C-9" and record["source"] == "evaluate"
+    assert record["result"]["level"] == "mid"

@@ -69,6 +69,8 @@ def test_full_interview_to_a_result(home: Path, tmp_path: Path) -> None:
     assert data["flags"][0]["id"] == "crisis"
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert list((home / "drafts").glob("*.json")) == []  # finished: no draft left
+    assert "Saved as record 1" in text
+    assert stat.S_IMODE((home / "records.db").stat().st_mode) == 0o600
 
 
 def test_ctrl_c_keeps_a_draft_and_resume_finishes_it(home: Path, tmp_path: Path) -> None:

@@ -74,6 +74,8 @@ class Format(str, Enum):
 
 RulesetArg = typer.Argument(None, help="Rule-set YAML file (default: the shipped rule set).",
                             show_default=False)
+DbOpt = typer.Option(None, "--db", help="Record store (default: $IOPSCREEN_DB, else "
+                     "records.db in the data folder).", show_default=False)
 RulesetOpt = typer.Option(None, "--ruleset", "-r", help="Rule-set YAML file "
                           "(default: the shipped rule set).", show_default=False)
 
@@ -211,10 +213,15 @@ def evaluate(
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
     show_values: bool = typer.Option(False, "--show-values",
                                      help="Include answer values in error messages."),
+    save: bool = typer.Option(False, "--save", help="Also save the result in the record store."),
+    client: str = typer.Option("", "--client", "-c",
+                               help="Pseudonymous client reference, for --save."),
+    counselor: str = typer.Option("", "--counselor", help="Counselor's name or id, for --save."),
+    db: Optional[Path] = DbOpt,
 ) -> None:
     """Screen a file of answers without prompts and print the recommendation with its reasons.
 
-    Example: iopscreen evaluate --answers client.json --format json
+    Example: iopscreen evaluate --answers client.json --format json --save --client C-7
     """
     ruleset = open_ruleset(ruleset_path)
     raw = read_answers_file(answers)
@@ -224,6 +231,15 @@ def evaluate(
         typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
         render_screening(make_console(), result, ruleset, typed)
+    if save:
+        from .store import open_store, resolve_db_path, save_screening, utc_now
+
+        with open_store(resolve_db_path(db), now=utc_now) as store:
+            record = save_screening(store, ruleset, result, typed, client=client,
+                                    counselor=counselor, source="evaluate")
+        # stderr, so that --format json output stays clean
+        make_console(stderr=True).print(f"Saved as record {record.id} in {store.path}.",
+                                        markup=False, soft_wrap=True)
 
 
 @app.command("screen")
@@ -236,6 +252,9 @@ def screen_command(
                                           help="Also write the result as JSON (owner-only)."),
     resume: bool = typer.Option(False, "--resume", help="List saved drafts and resume one."),
     draft: Optional[str] = typer.Option(None, "--draft", help="Resume this draft id."),
+    save: bool = typer.Option(True, "--save/--no-save",
+                              help="Save the finished screening in the record store."),
+    db: Optional[Path] = DbOpt,
 ) -> None:
     """Run the intake interview with a client and show the recommended level of care.
 
@@ -253,7 +272,7 @@ def screen_command(
     console = make_console()
     prompter = QuestionaryPrompter(lambda text: console.print(text, markup=False))
     options = SessionOptions(client=client, counselor=counselor, output=output, resume=resume,
-                             draft_id=draft)
+                             draft_id=draft, save=save, db=db)
     run_session(ruleset, options, prompter, console, load=load_ruleset)
 
 
@@ -297,6 +316,11 @@ def run(args: list[str] | None = None) -> int:
 def main() -> None:
     """Console-script entry point."""
     sys.exit(run())
+
+
+from . import cli_records  # noqa: E402,F401 - registers records and progress
+
+from . import cli_export  # noqa: E402,F401 - registers rules export
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,6 +28,8 @@ class SessionOptions:
     output: Path | None = None
     resume: bool = False
     draft_id: str | None = None
+    save: bool = True
+    db: Path | None = None
 
 
 def run_session(
@@ -105,6 +107,14 @@ def run_session(
         write_private(options.output, json.dumps({**result.to_json(), "session": meta},
                                                  indent=2, ensure_ascii=False))
         console.print(Text(f"Result written to {options.output} (owner-only file)."))
+    if options.save:
+        # Saved before the draft goes: if the store fails, the draft is still there to resume.
+        from .store import open_store, resolve_db_path, save_screening
+
+        with open_store(resolve_db_path(options.db), now=now) as store:
+            record = save_screening(store, ruleset, result, interview.answers, client=client,
+                                    counselor=counselor, source="interview")
+        console.print(Text(f"Saved as record {record.id} (iopscreen records show {record.id})."))
     drafts.delete_draft(draft_id)
     return result
 
