@@ -82,20 +82,22 @@ def crisis_notice(reasons: Iterable[str]) -> Panel:
 
 def level_panel(screening: Screening, ruleset: Ruleset) -> Panel:
     level = ruleset.level(screening.level)
-    text = Text(justify="center")
-    text.append("RECOMMENDED LEVEL OF CARE\n", style="dim")
-    text.append(f"{level.label.upper()}\n", style="bold reverse")
-    text.append(level.description + "\n", style="italic")
+    head = Text(justify="center")
+    head.append("RECOMMENDED LEVEL OF CARE\n", style="dim")
+    head.append(f"{level.label.upper()}", style="bold reverse")
+    body = Text(level.description, style="italic")
+    status = Text(justify="center")
     if screening.provisional:
         possible = ruleset.level(screening.possible_level or screening.level)
-        text.append("\nPROVISIONAL", style="bold yellow")
+        status.append("PROVISIONAL", style="bold yellow")
         if possible.id != level.id:
-            text.append(f": unanswered questions could raise this to {possible.label}.")
+            status.append(f": unanswered questions could raise this to {possible.label}.")
         else:
-            text.append(": unanswered questions could add flags that need attention.")
+            status.append(": unanswered questions could add flags that need attention.")
     else:
-        text.append("\nFinal for the answers given", style="bold green")
-    return Panel(text, box=box.HEAVY, expand=True, padding=(1, 2))
+        status.append("Final for the answers given", style="bold green")
+    return Panel(Group(head, Text(""), body, Text(""), status), box=box.HEAVY, expand=True,
+                 padding=(1, 2))
 
 
 def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
@@ -113,7 +115,7 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
             line = Text(f"  {SEVERITY_MARK[f.severity]} ")
             line.append(f"{f.label}", style=SEVERITY_STYLE[f.severity])
             line.append(f"  [{f.severity}; rules: {', '.join(f.rules)}]", style="dim")
-            console.print(line)
+            _p(console, line)
         console.print()
 
     clinical = [r for r in screening.fired if r.category != "engagement"]
@@ -305,3 +307,30 @@ def is_terminal() -> bool:
 
 __all__ = ["Group", "crisis_banner", "make_console", "print_diagnostics", "render_ruleset",
            "render_screening"]
+
+
+class ProgressBar:
+    """A transient progress bar on stderr for long runs; create it only when stderr is a
+    terminal. It never refreshes by itself (no thread), so worker processes can be forked
+    while it shows."""
+
+    def __init__(self, what: str, total: int | None):
+        from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
+                                   TimeRemainingColumn)
+
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                  TaskProgressColumn(), TextColumn("{task.fields[rows]} rows"),
+                                  TimeRemainingColumn(), console=make_console(stderr=True),
+                                  transient=True, auto_refresh=False)
+        self._task = self._progress.add_task(what, total=total, rows=0)
+
+    def __enter__(self) -> "ProgressBar":
+        self._progress.start()
+        return self
+
+    def update(self, rows: int, done: int) -> None:
+        self._progress.update(self._task, completed=done, rows=f"{rows:,}")
+        self._progress.refresh()
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()

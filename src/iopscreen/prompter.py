@@ -9,6 +9,7 @@ offer to keep the draft.
 
 from __future__ import annotations
 
+import shutil
 from typing import Any, Sequence
 
 import questionary
@@ -177,9 +178,13 @@ class QuestionaryPrompter:
             choices = [Choice(f"Answer the {len(missing)} required question(s) still open",
                               value=missing[0], shortcut_key="a")]
         choices.append(Separator("-- or change an answer --"))
+        # One line per answer: questionary does not wrap, so fit the terminal's width.
+        width = max(shutil.get_terminal_size((80, 24)).columns - 8, 40)
         for i, (qid, text, shown) in enumerate(items, 1):
-            short = text if len(text) <= 48 else text[:45] + "..."
-            choices.append(Choice(f"{i:>2}. {short}  = {shown}", value=qid, shortcut_key=True))
+            answer = shown if len(shown) <= 22 else shown[:21] + "~"
+            room = width - len(answer) - 7
+            short = text if len(text) <= room else text[: room - 3] + "..."
+            choices.append(Choice(f"{i:>2}. {short} = {answer}", value=qid, shortcut_key=True))
         return str(questionary.select("Review the answers", choices=choices, style=STYLE,
                                       qmark=">", use_shortcuts=False, use_arrow_keys=True,
                                       instruction="(arrows, then Enter)",
