@@ -19,8 +19,8 @@ PROMPTS = [
     r"\(text;",  # 2 free text
     r"Space to tick",  # 3 multiple choice
     r"safe to\? (\x1b\[[0-9;]*m)?\(Y/n\)",  # 4 crisis acknowledgement (before it is answered)
-    r"Review the answers",  # 5
-    r"Resume which draft\?",  # 6
+    r"Review the answers (\x1b\[[0-9;]*m)*\(arrows",  # 5 (not its echo once answered)
+    r"Resume which draft\? (\x1b\[[0-9;]*m)*\(Use arrow keys",  # 6
     pexpect.EOF,  # 7
 ]
 REPLIES = {0: "\r", 1: "34\r", 2: "ok\r", 3: "\r", 4: "\r", 5: "\r", 6: "\r"}
@@ -31,7 +31,7 @@ def spawn(home: Path, *args: str) -> pexpect.spawn:
     env = {**os.environ, "IOPSCREEN_HOME": str(home), "NO_COLOR": "1", "TERM": "xterm",
            "PROMPT_TOOLKIT_NO_CPR": "1"}
     return pexpect.spawn(COMMAND, ["screen", *args], env=env, encoding="utf-8",
-                         dimensions=(40, 100), timeout=20)
+                         codec_errors="replace", dimensions=(40, 100), timeout=20)
 
 
 def answer_until_done(child: pexpect.spawn, limit: int = 200) -> tuple[int, list[int]]:

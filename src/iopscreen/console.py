@@ -190,7 +190,7 @@ def _print_rule(console: Console, rule, ruleset: Ruleset) -> None:  # type: igno
     if rule.evidence:
         ev = ", ".join(f"{e.name} = {e.value}" for e in rule.evidence)
         _p(console, Text(f"      from: {ev}", style="dim"))
-    _p(console, Text(f"      source: {'; '.join(rule.sources)}", style="dim"))
+    _p(console, Text(f"      source: {', '.join(rule.source_ids or rule.sources)}", style="dim"))
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -38,6 +38,7 @@ class FiredRule:
     category: str
     sources: tuple[str, ...]
     evidence: tuple[Evidence, ...]
+    source_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class Screening:
             "fired_rules": [{
                 "id": r.id, "title": r.title, "reason": r.reason, "min_level": r.min_level,
                 "flags": list(r.flags), "category": r.category, "sources": list(r.sources),
+                "source_ids": list(r.source_ids),
                 "evidence": [{"name": e.name, "kind": e.kind, "value": e.value}
                              for e in r.evidence],
             } for r in self.fired],
@@ -201,6 +203,7 @@ def screen(ruleset: Ruleset, answers: Mapping[str, Answer]) -> Screening:
     level_rank = 0
     fired: list[FiredRule] = []
     raised: dict[str, list[str]] = {}
+    not_applicable = {qid for qid, t in zip(ruleset.questions, ev.ask_truths) if t is False}
     for rule, truth in zip(ruleset.rules, ev.rule_truths):
         if truth is not True:
             continue
@@ -211,10 +214,10 @@ def screen(ruleset: Ruleset, answers: Mapping[str, Answer]) -> Screening:
         fired.append(FiredRule(
             rule.id, rule.title, rule.reason, rule.min_level, rule.flags, rule.category,
             tuple(ruleset.sources[s].cite for s in rule.sources),
-            tuple(_evidence(ruleset, name, values[slots[name]], answers)
+            tuple(_evidence(ruleset, name, values[slots[name]], answers, not_applicable)
                   for name in sorted(rule.when.names, key=slots.__getitem__)),
+            rule.sources,
         ))
-    not_applicable = {qid for qid, t in zip(ruleset.questions, ev.ask_truths) if t is False}
     pending: list[PendingRule] = []
     possible_rank = level_rank
     for rule, truth in zip(ruleset.rules, ev.rule_truths):
@@ -270,9 +273,12 @@ def screen(ruleset: Ruleset, answers: Mapping[str, Answer]) -> Screening:
     )
 
 
-def _evidence(ruleset: Ruleset, name: str, value: Any, answers: Mapping[str, Answer]) -> Evidence:
+def _evidence(ruleset: Ruleset, name: str, value: Any, answers: Mapping[str, Answer],
+              not_applicable: set[str]) -> Evidence:
     sym = ruleset.symbols[name]
     if sym.role == "question":
+        if name in not_applicable:
+            return Evidence(name, "question", "not asked (skip logic)")
         q = ruleset.questions[name]
         return Evidence(name, "question", display_value(q, answers.get(name)))
     if value is None:

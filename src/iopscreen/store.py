@@ -602,7 +602,8 @@ def screening_from_json(data: Mapping[str, Any]) -> Screening:
             r["id"], r.get("title", r["id"]), r.get("reason", ""), r.get("min_level"),
             tuple(r.get("flags", ())), r.get("category", "clinical"), tuple(r.get("sources", ())),
             tuple(Evidence(e["name"], e.get("kind", ""), e.get("value", ""))
-                  for e in r.get("evidence", ()))) for r in data.get("fired_rules", ())),
+                  for e in r.get("evidence", ())),
+            tuple(r.get("source_ids", ()))) for r in data.get("fired_rules", ())),
         pending=tuple(PendingRule(p["id"], p.get("title", p["id"]), p.get("min_level"),
                                   tuple(p.get("flags", ())), tuple(p.get("deciding_questions", ())))
                       for p in data.get("pending_rules", ())),
