@@ -322,6 +322,7 @@ from . import cli_records  # noqa: E402,F401 - registers records and progress
 
 from . import cli_export  # noqa: E402,F401 - registers rules export
 
+from . import cli_batch  # noqa: E402,F401 - registers batch and template
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,880 @@
+"""Batch screening: a CSV of responses in, one result row per input row out, streaming.
+
+:func:`run_batch` reads the input (see :mod:`iopscreen.batch_input`) in blocks of lines,
+screens each block with a :class:`RowScreener` (in worker processes too when the input is
+large), writes the blocks' rows in input order (formats in :mod:`iopscreen.batch_output`),
+reports every problem, and returns the :class:`Tally` for the summary.
+
+A cell is parsed by the engine's own :class:`iopscreen.answers.AnswerParser` (through a table of
+the texts it has parsed before, so a cell is one dict lookup) and a row is screened by the rule
+set's compiled program; the level, flags and provisional state are then read from the rule
+truths exactly as :func:`iopscreen.engine.screen` decides them.
+
+Nothing here prints, exits or imports terminal code. Answer values never appear in a problem's
+message unless ``show_values`` is set: answers are health data.
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import heapq
+import io
+import re
+import signal
+import sys
+import tempfile
+from collections import deque
+from dataclasses import dataclass, field
+from functools import reduce
+from itertools import compress, islice, repeat
+from operator import is_, itemgetter, or_
+from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+
+from .answers import AnswerParser, InvalidAnswer
+from .batch_input import (
+    E_EMPTY,
+    E_ENCODING,
+    ID_NAMES,
+    Layout,
+    MalformedCsv,
+    Source,
+    encoding_error,
+    malformed_error,
+    plan_layout,
+    sniff_delimiter,
+)
+from .batch_output import ENCODERS, JsonEncoder, Memo
+from .engine import ATTENTION_SEVERITIES, program_for
+from .errors import AnswerError, Diagnostic, IopscreenError
+from .ruleset.model import Ruleset
+
+BLOCK_CHARS = 1 << 18  # text screened at a time (about 1,400 rows of 60 answers)
+CHUNK_ROWS = 4096  # rows screened at a time when a csv reader reads the input here
+PARALLEL_MIN_CHARS = 4 * BLOCK_CHARS  # smaller inputs are screened in this process
+TABLE_LIMIT = 4096  # most distinct cell texts a column's parse table remembers
+CRISIS_LISTED = 100  # crisis rows kept for the summary (all are counted and in the output)
+BUCKET_IDS = 100_000  # ids checked for repeats at a time (memory stays flat)
+
+ERROR, WARNING = "error", "warning"
+E_FIELDS = ("E410", "wrong-field-count")  # E401-E406 come from answers.py
+W_MISSING_ID = ("W410", "missing-id")
+W_DUPLICATE_ID = ("W411", "duplicate-id")
+
+
+class Problem(NamedTuple):
+    """One problem with one row: where it is (data row, source line, id, column) and what."""
+
+    row: int
+    line: int
+    id: str
+    column: str
+    level: str
+    code: str
+    name: str
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Everything ``iopscreen batch`` lets a user choose about reading and writing."""
+
+    fmt: str = "csv"
+    delimiter: str | None = None  # None: sniff from the header
+    id_column: str | None = None  # None: guess
+    ignore_extra: bool = False
+    show_values: bool = False
+    jobs: int = 1
+
+
+@dataclass
+class Tally:
+    """Counts for the summary; merged chunk by chunk in input order."""
+
+    levels: list[int]  # rows without errors, per level rank
+    rows: int = 0  # output rows
+    error_rows: int = 0
+    provisional: int = 0  # among rows without errors
+    blank: int = 0  # blank rows skipped
+    crisis: int = 0  # all rows, with or without errors
+    crisis_rows: list[tuple[int, str, bool]] = field(default_factory=list)  # (row, id, errors)
+    codes: dict[str, int] = field(default_factory=dict)  # problem code -> count
+    errors: int = 0  # problems of level error
+    warnings: int = 0
+
+    def add(self, other: Tally) -> None:
+        self.levels = [a + b for a, b in zip(self.levels, other.levels)]
+        self.rows += other.rows
+        self.error_rows += other.error_rows
+        self.provisional += other.provisional
+        self.blank += other.blank
+        self.crisis += other.crisis
+        self.crisis_rows.extend(other.crisis_rows[:CRISIS_LISTED - len(self.crisis_rows)])
+        for code, n in other.codes.items():
+            self.codes[code] = self.codes.get(code, 0) + n
+        self.errors += other.errors
+        self.warnings += other.warnings
+
+    def count(self, problem: Problem) -> None:
+        self.codes[problem.code] = self.codes.get(problem.code, 0) + 1
+        if problem.level == ERROR:
+            self.errors += 1
+        else:
+            self.warnings += 1
+
+
+@dataclass
+class Chunk:
+    """The result of screening consecutive data rows: output text, problems, counts, ids."""
+
+    text: str
+    problems: list[Problem]
+    tally: Tally
+    first_row: int
+    count: int  # data rows read, blank ones included
+    ids: list[tuple[str, str]]  # per id bucket: ids, and "row<TAB>line" (one a line each)
+    open_end: bool = False  # the last record ended inside quotes (at the end of the text)
+    last_line: int = 0  # where the last record starts
+
+
+# ---------------------------------------------------------------------------------- screener
+
+_MISS = object()
+BLANK, FAILED = 1, 2
+_NO_DECLINED: set[str] = set()  # shared by rows with nothing declined; the program only discards
+
+
+class Decision:
+    """The engine's rules for reading a result from the rule truths, as bit masks.
+
+    As :func:`iopscreen.engine.screen`: the level is the highest ``min_level`` of the rules
+    that fired (the lowest level when none did); the flags are those of the rules that fired;
+    a rule left unknown is *pending* when it could raise the level or add a crisis, urgent or
+    review flag not raised already, and any pending rule makes the result provisional, with
+    ``possible_level`` the highest level a pending rule could reach and the deciding questions
+    the unanswered, applicable ones behind the pending rules.
+
+    Each rule's ``effect`` holds its flags in the low bits and its level as a bit above them,
+    so OR-ing the effects of the fired rules gives both at once. The masks of pending rules
+    and their questions are worked out once per distinct case and kept.
+    """
+
+    def __init__(self, ruleset: Ruleset, program: Any, crisis_mask: int):
+        rank = {lv.id: lv.rank for lv in ruleset.levels}
+        flag_bit = {f: 1 << i for i, f in enumerate(ruleset.flags)}
+        qindex = {q: i for i, q in enumerate(ruleset.questions)}
+        self.rule_rank = tuple(rank[r.min_level] if r.min_level else 0 for r in ruleset.rules)
+        self.rule_flags = tuple(sum(flag_bit[f] for f in r.flags) for r in ruleset.rules)
+        self.rule_attention = tuple(
+            sum(flag_bit[f] for f in r.flags if ruleset.flags[f].severity in ATTENTION_SEVERITIES)
+            for r in ruleset.rules)
+        self.rule_behind = tuple(
+            sum(1 << qindex[q] for name in r.when.names for q in program.behind[name])
+            for r in ruleset.rules)
+        self.rule_bit = tuple(1 << i for i in range(len(ruleset.rules)))
+        self.nflags = len(ruleset.flags)
+        self.nlevels = len(ruleset.levels)
+        self.flag_mask = (1 << self.nflags) - 1
+        self.crisis_mask = crisis_mask
+        self.rule_effect = tuple(f | (1 << (self.nflags + r))
+                                 for f, r in zip(self.rule_flags, self.rule_rank))
+        self.could_change = Memo(self._could_change)
+        self.pending_effect = Memo(self._pending_effect)
+        qids = tuple(ruleset.questions)
+        self.behind_questions = Memo(lambda mask: tuple(
+            (i, qids[i]) for i in range(len(qids)) if mask >> i & 1))
+
+    def _could_change(self, key: int) -> int:
+        """Rules that, left unknown, make a result pending (key: flags * nlevels + level)."""
+        flags, level = divmod(key, self.nlevels)
+        return sum(1 << i for i, (rank, attention) in enumerate(zip(self.rule_rank,
+                                                                    self.rule_attention))
+                   if rank > level or attention & ~flags)
+
+    def _pending_effect(self, pending: int) -> tuple[int, int]:
+        """(highest min_level rank, questions behind) of the rules in ``pending``."""
+        top, behind = 0, 0
+        for i, rank in enumerate(self.rule_rank):
+            if pending >> i & 1:
+                top = max(top, rank)
+                behind |= self.rule_behind[i]
+        return top, behind
+
+
+class RowScreener:
+    """Screens CSV records of one layout with one rule set.
+
+    Each cell is one dict lookup in its column's table of texts that column's
+    :class:`AnswerParser` has already parsed (filled beforehand with codes, labels, yes/no forms
+    and small integer ranges); a new text, a declined answer or an invalid value takes the slow
+    path through the parser itself. A fill function generated for the layout builds the values
+    and the rule set's compiled program screens them; the level, flags and provisional state are
+    then read from the rule truths (see :class:`Decision`).
+    """
+
+    def __init__(self, ruleset: Ruleset, layout: Layout, options: BatchOptions):
+        self.ruleset = ruleset
+        self.layout = layout
+        self.options = options
+        self.program = program = program_for(ruleset)
+        # Question slots come first, in question order, so a slot also indexes the ask truths.
+        assert all(program.slots[q] == i for i, q in enumerate(ruleset.questions))
+        self.encoder = ENCODERS[options.fmt](ruleset, layout)
+        self.ncols = len(layout.header)
+        self.columns: list[tuple[int, int, str, AnswerParser, dict[str, Any]]] = []
+        tables: list[dict[str, Any] | None] = []
+        for qid, question in ruleset.questions.items():
+            col = layout.question_index.get(qid)
+            if col is None:
+                tables.append(None)
+                continue
+            parser = AnswerParser(question)
+            table = _parse_table(parser)
+            tables.append(table)
+            self.columns.append((col, program.slots[qid], qid, parser, table))
+        self.fill = _compile_fill([layout.question_index.get(q) for q in ruleset.questions],
+                                  tables, program.size)
+        score_slots = [program.slots[n] for inst in ruleset.instruments
+                       for n in (inst.id, f"{inst.id}_band")]
+        self.score_values: Callable[[list[Any]], Iterable[Any]] = (
+            itemgetter(*score_slots) if score_slots else lambda v: ())
+        self.decision = Decision(ruleset, program, self.encoder.decoder.crisis_mask)
+        self.id_buckets = 1  # set by the run from the input's size, before workers start
+
+    def slow_fill(self, r: list[str]) -> tuple[list[Any], set[str], list[tuple[int, str, str,
+                                                                              str, str]]]:
+        """Parse every cell through its parser: values, declined questions and invalid cells
+        as (column, code, name, message, hint)."""
+        v: list[Any] = [None] * self.program.size
+        declined: set[str] = set()
+        bad: list[tuple[int, str, str, str, str]] = []
+        for col, slot, qid, parser, table in self.columns:
+            cell = r[col]
+            hit = table.get(cell, _MISS)
+            if hit is not _MISS:
+                v[slot] = hit
+                continue
+            try:
+                answer = parser.parse(cell)
+            except InvalidAnswer as exc:
+                bad.append((col, exc.code, exc.name, exc.message, exc.hint))
+                continue
+            if answer is not None and answer.declined:
+                declined.add(qid)
+                continue
+            value = None if answer is None else answer.value
+            v[slot] = value
+            if len(table) < TABLE_LIMIT:
+                table[cell] = value
+        return v, declined, bad
+
+    def screen(self, records: Iterable[list[str]], reader: Any, first_row: int,
+               line_offset: int) -> Chunk:
+        """Screen ``records``, the data rows numbered from ``first_row``.
+
+        With a csv ``reader``, ``line_offset + reader.line_num`` is the source line ending the
+        last record read; without one, each record is the one line ``line_offset + 1 + i``.
+        Returns the :class:`Chunk`. Raises :class:`MalformedCsv`.
+        """
+        enc_row, fill, run = self.encoder.row, self.fill, self.program.run
+        score_values, ncols, idc = self.score_values, self.ncols, self.layout.id_index
+        d = self.decision
+        effect, rule_bit, nflags, nlevels, flag_mask, crisis_mask = (
+            d.rule_effect, d.rule_bit, d.nflags, d.nlevels, d.flag_mask, d.crisis_mask)
+        could_change, pending_effect, behind_questions = (d.could_change, d.pending_effect,
+                                                          d.behind_questions)
+        probe = idc if idc is not None else 0  # a blank here may mean a blank row
+        nones = repeat(None)
+        out: list[str] = []
+        add = out.append
+        problems: list[Problem] = []
+        tally = Tally([0] * len(self.ruleset.levels))
+        levels = tally.levels
+        ids: list[str] = []
+        lines: list[int] | None = [] if reader is not None else None
+        row = first_row - 1
+        r: list[str] = []
+        before = reader.line_num if reader is not None else 0
+        try:
+            for r in records:
+                row += 1
+                if lines is not None:
+                    lines.append(line_offset + before + 1)
+                    before = reader.line_num
+                if len(r) != ncols or not r[probe].strip():
+                    rid = r[idc] if idc is not None and len(r) > idc else ""
+                    done = self._irregular(r, row, rid, problems, tally, add, lines,
+                                           line_offset, first_row)
+                    if done:
+                        if idc is not None:
+                            ids.append("" if done == BLANK else rid)
+                        continue
+                if idc is not None:
+                    rid = r[idc]
+                    ids.append(rid)
+                else:
+                    rid = ""
+                try:
+                    v = fill(r)
+                    declined = _NO_DECLINED
+                    errors: tuple[tuple[str, str], ...] = ()
+                except KeyError:
+                    v, declined, bad = self.slow_fill(r)
+                    errors = self._cell_problems(problems, tally, row, rid, r, bad, lines,
+                                                 line_offset, first_row)
+                truths, mt, asks, ignored = run(v, declined)
+                # What the truths decide (see Decision), inline: it runs once a row.
+                fired = reduce(or_, compress(effect, truths), 0)
+                level = (fired >> nflags).bit_length() - 1 if fired else 0
+                flags = fired & flag_mask
+                possible = None
+                deciding: Iterable[str] = ()
+                if None in truths:
+                    pending = (sum(compress(rule_bit, map(is_, truths, nones)))
+                               & could_change[flags * nlevels + level])
+                    if pending:
+                        top, behind = pending_effect[pending]
+                        possible = level if level > top else top
+                        deciding = [q for s, q in behind_questions[behind]
+                                    if v[s] is None and asks[s] is not False]
+                add(enc_row(row, rid, errors, level, flags, truths, possible, deciding,
+                            score_values(v), mt, ignored))
+                if errors:
+                    tally.error_rows += 1
+                else:
+                    levels[level] += 1
+                    if possible is not None:
+                        tally.provisional += 1
+                if flags & crisis_mask:
+                    tally.crisis += 1
+                    if len(tally.crisis_rows) < CRISIS_LISTED:
+                        tally.crisis_rows.append((row, rid, bool(errors)))
+        except csv.Error as exc:
+            raise MalformedCsv(line_offset + before + 1, str(exc)) from None
+        tally.rows = len(out)
+        count = row - first_row + 1
+        open_end = count > 0 and bool(r) and r[-1].endswith(("\n", "\r"))
+        starts = lines if lines is not None else range(line_offset + 1, line_offset + 1 + count)
+        return Chunk("".join(out), problems, tally, first_row, count,
+                     self._bucket_ids(ids, first_row, starts), open_end,
+                     starts[-1] if count else 0)
+
+    def _bucket_ids(self, ids: list[str], first_row: int,
+                    lines: Sequence[int]) -> list[tuple[str, str]]:
+        """The rows' ids sorted into :class:`DuplicateIds` buckets (here, in the workers)."""
+        if not ids:
+            return []
+        buckets = self.id_buckets
+        keys: list[list[str]] = [[] for _ in range(buckets)]
+        where: list[list[str]] = [[] for _ in range(buckets)]
+        for i, rid in enumerate(ids):
+            key = rid.strip()
+            if key:
+                b = hash(key) % buckets
+                keys[b].append(key)
+                where[b].append(f"{first_row + i}\t{lines[i]}")
+        out = []
+        for k, w in zip(keys, where):
+            text = "\n".join(k)
+            if "\r" in text or text.count("\n") != len(k) - 1:  # a line break inside an id
+                text = "\n".join(x.replace("\r", " ").replace("\n", " ") for x in k)
+            out.append((text + "\n" if k else "", "\n".join(w) + "\n" if w else ""))
+        return out
+
+    def _line(self, lines: list[int] | None, row: int, line_offset: int, first_row: int) -> int:
+        return lines[-1] if lines is not None else line_offset + 1 + row - first_row
+
+    def _irregular(self, r: list[str], row: int, rid: str, problems: list[Problem],
+                   tally: Tally, add: Callable[[str], None], lines: list[int] | None,
+                   line_offset: int, first_row: int) -> int:
+        """Handle a blank row, a row of the wrong length or a row without id.
+
+        Returns BLANK (skipped), FAILED (written as an unscreened error row: its cells cannot
+        be matched to columns) or 0 (screen it).
+        """
+        if not any(c.strip() for c in r):
+            tally.blank += 1
+            return BLANK
+        line = self._line(lines, row, line_offset, first_row)
+        if len(r) != self.ncols:
+            self._problem(problems, tally, row, line, rid, "", ERROR, *E_FIELDS,
+                          f"the row has {len(r)} field(s) but the header has {self.ncols}",
+                          "check for a missing or extra delimiter, or a delimiter inside a value "
+                          "that is not in quotes")
+            tally.error_rows += 1
+            add(self.encoder.failed(row, rid, ((E_FIELDS[0], ""),)))
+            return FAILED
+        if self.layout.id_index is not None and not rid.strip():
+            self._problem(problems, tally, row, line, "", self.layout.id_name, WARNING,
+                          *W_MISSING_ID, "the row has no id",
+                          "fill in the id so the result can be matched to the person")
+        return 0
+
+    def _cell_problems(self, problems: list[Problem], tally: Tally, row: int, rid: str,
+                       r: list[str], bad: list[tuple[int, str, str, str, str]],
+                       lines: list[int] | None, line_offset: int, first_row: int
+                       ) -> tuple[tuple[str, str], ...]:
+        line = self._line(lines, row, line_offset, first_row)
+        errors = []
+        for col, code, name, message, hint in bad:
+            column = self.layout.column_name(col)
+            if self.options.show_values:
+                message += f" (got {r[col]!r})"
+            self._problem(problems, tally, row, line, rid, column, ERROR, code, name, message,
+                          hint)
+            errors.append((code, column))
+        return tuple(errors)
+
+    @staticmethod
+    def _problem(problems: list[Problem], tally: Tally, row: int, line: int, rid: str,
+                 column: str, level: str, code: str, name: str, message: str,
+                 hint: str = "") -> None:
+        problem = Problem(row, line, rid, column, level, code, name, message, hint)
+        problems.append(problem)
+        tally.count(problem)
+
+
+def _parse_table(parser: AnswerParser) -> dict[str, Any]:
+    """Cell text -> typed value for the forms a column is likely to hold, each parsed by
+    ``parser`` itself (so the table can never disagree with it). Declined forms are left out:
+    they take the slow path, which records them."""
+    q = parser.question
+    texts = {""}
+    for key in parser.table:
+        texts.update((key, key.upper(), key.capitalize(), key.title()))
+    for c in q.choices:
+        texts.update((str(c.code), c.label, c.label.strip(), c.label.upper(), c.label.lower()))
+    if q.type == "integer" and q.min is not None and q.max is not None \
+            and q.max - q.min <= 2000:
+        texts.update(str(n) for n in range(q.min, q.max + 1))
+    table: dict[str, Any] = {}
+    for text in texts:
+        try:
+            answer = parser.parse(text)
+        except InvalidAnswer:
+            continue
+        if answer is None:
+            table[text] = None
+        elif not answer.declined:
+            table[text] = answer.value
+    return table
+
+
+def _compile_fill(columns: Sequence[int | None], tables: Sequence[dict[str, Any] | None],
+                  size: int) -> Callable[[list[str]], list[Any]]:
+    """``fill(record) -> values``: one table lookup per question column, in slot order.
+
+    Safe to compile: the source holds only integers and names we chose, never input text, and
+    runs with no builtins. A cell missing from its table raises KeyError (the caller's cue to
+    take the slow path).
+    """
+    names = [f"_t{i}" for i, t in enumerate(tables) if t is not None]
+    items = [f"_t{i}[r[{c}]]" if c is not None else "None" for i, c in enumerate(columns)]
+    items += ["None"] * (size - len(columns))
+    source = (f"def fill(r, {', '.join(f'{n}={n}' for n in names)}):\n"
+              f"    return [{', '.join(items)}]\n")
+    namespace: dict[str, Any] = {"__builtins__": {}}
+    namespace.update({f"_t{i}": t for i, t in enumerate(tables) if t is not None})
+    exec(compile(source, "<batch fill>", "exec"), namespace)  # noqa: S102 - see docstring
+    fill: Callable[[list[str]], list[Any]] = namespace["fill"]
+    return fill
+
+
+# ------------------------------------------------------------------------------- duplicates
+
+
+class DuplicateIds:
+    """Finds the ids that occur on more than one row, in bounded memory.
+
+    Ids arrive sorted by hash into ``buckets`` (by :meth:`RowScreener.screen`, in the workers)
+    and are spooled to unlinked, owner-only temporary files, with their rows and lines beside
+    them. At the end each bucket is checked on its own: a set shows at C speed whether it
+    holds a repeat at all, and only then a dict finds which. Memory stays at about one bucket
+    (BUCKET_IDS ids) however many rows there are.
+    """
+
+    def __init__(self, buckets: int):
+        self.buckets = buckets
+        self._files: list[tuple[IO[str], IO[str]] | None] = [None] * buckets
+
+    def add(self, parts: Sequence[tuple[str, str]]) -> None:
+        """Spool one chunk's ids: per bucket, ids and "row<TAB>line", one a line each."""
+        for b, (ids, where) in enumerate(parts):
+            if ids:
+                files = self._files[b]
+                if files is None:
+                    files = self._files[b] = (_scratch(), _scratch())
+                files[0].write(ids)
+                files[1].write(where)
+
+    def found(self) -> Iterator[tuple[int, int, str, int]]:
+        """(row, line, id, first row) for every repeat of an id, in row order."""
+        files = [f for f in self._files if f is not None]
+        self._files = [None] * self.buckets
+        try:
+            repeats = []
+            for id_file, where_file in files:
+                id_file.seek(0)
+                ids = id_file.read().split("\n")[:-1]
+                if len(set(ids)) == len(ids):
+                    continue
+                where_file.seek(0)
+                first: dict[str, int] = {}
+                found = []
+                for key, at in zip(ids, where_file):
+                    row_text, _, line = at.partition("\t")
+                    row = int(row_text)
+                    seen = first.setdefault(key, row)
+                    if seen != row:
+                        found.append((row, int(line), key, seen))
+                repeats.append(found)
+            yield from heapq.merge(*repeats)
+        finally:
+            for id_file, where_file in files:
+                id_file.close()
+                where_file.close()
+
+
+def _scratch() -> IO[str]:
+    return tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")
+
+
+# ------------------------------------------------------------------------------------- runs
+
+Progress = Callable[[int, int], None]  # (data rows done, bytes read)
+
+
+def run_batch(ruleset: Ruleset, source: Source, write: Callable[[str], object],
+              options: BatchOptions, on_problem: Callable[[Problem], None], *,
+              on_layout: Callable[[Layout], None] | None = None,
+              progress: Progress | None = None) -> Tally:
+    """Screen every row of ``source`` and ``write`` one output row per input row, in order.
+
+    Every problem goes to ``on_problem``, in row order; ``on_layout`` hears the checked header
+    before any row is written; ``progress`` is called after each chunk. Returns the
+    :class:`Tally`. Raises :class:`AnswerError` for an unreadable input or header (for a header
+    problem nothing has been written) and :class:`UsageError` for a bad option.
+    """
+    run = _Run(ruleset, source, write, options, on_problem, progress)
+    gc.freeze()  # the collector then skips the rule set and tables: a fifth of the time saved
+    try:
+        return run.run(on_layout)
+    except UnicodeDecodeError as exc:
+        raise encoding_error(source, exc, run.next_line) from None
+    except MalformedCsv as exc:
+        raise malformed_error(source.name, exc) from None
+    finally:
+        gc.unfreeze()
+
+
+@dataclass
+class _Block:
+    """A block of input lines being screened, here (``result`` is the Chunk) or by a worker."""
+
+    result: Any
+    text: str
+    first_row: int
+    line_offset: int
+    lines: int
+
+    @property
+    def away(self) -> bool:
+        return not isinstance(self.result, Chunk)
+
+    def ready(self) -> bool:
+        return not self.away or self.result.done()
+
+    def chunk(self) -> Chunk:
+        """The block's rows. Raises :class:`IopscreenError` if its worker died."""
+        if not self.away:
+            return self.result  # type: ignore[no-any-return]
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self.result.result()  # type: ignore[no-any-return]
+        except BrokenProcessPool:
+            raise IopscreenError("a worker process stopped unexpectedly (out of memory?)",
+                                 hint="rerun with --jobs 1 to screen in one process") from None
+
+
+@dataclass
+class _Run:
+    """One batch run.
+
+    The input is read in blocks of whole lines, cut where the quotes before are balanced, and
+    each block is screened on the assumption that every line is one record (see
+    :func:`_worker_screen`), here or in worker processes when the input is large. Blocks are
+    written in input order; a block that did not hold one record per line (a quoted value with
+    a line break, or a stray quote) is thrown away unwritten with everything after it, and a
+    csv reader reads the rest of the input here.
+    """
+
+    ruleset: Ruleset
+    source: Source
+    write: Callable[[str], object]
+    options: BatchOptions
+    on_problem: Callable[[Problem], None]
+    progress: Progress | None
+    next_row: int = 1
+    next_line: int = 1
+    tally: Tally = field(init=False)
+    screener: RowScreener = field(init=False)
+    json_array: bool = False
+    held: str = ""  # the json format's last ",\n", written only if another row follows
+    duplicates: DuplicateIds = field(init=False)
+
+    def run(self, on_layout: Callable[[Layout], None] | None) -> Tally:
+        text = self.source.text
+        head = text.read(BLOCK_CHARS)
+        while head and not re.search(r"[\r\n]", head) and (more := text.read(BLOCK_CHARS)):
+            head += more
+        if not head.strip():
+            raise AnswerError(f"{self.source.name} is empty", diagnostics=[Diagnostic(
+                *E_EMPTY, "the input has no header row", self.source.name, 1, 1,
+                hint="the first row must name the columns ('iopscreen template' writes it)")])
+        first = re.match(r"[^\r\n]*(\r\n|\n|\r)?", head)
+        assert first is not None
+        header_line = first.group(0)
+        if "\0" in header_line:
+            raise AnswerError(f"{self.source.name} looks like UTF-16", diagnostics=[Diagnostic(
+                *E_ENCODING, "the header holds NUL characters: the file looks like UTF-16 "
+                "without its BOM", self.source.name, 1, header_line.index("\0") + 1,
+                hint="pass --encoding utf-16 (or utf-16-le), or save it as 'CSV UTF-8'")])
+        delimiter = self.options.delimiter or sniff_delimiter(
+            header_line, [*self.ruleset.questions, *ID_NAMES])
+        by_blocks = header_line.endswith("\n") and '"' not in header_line
+        if by_blocks:
+            header = header_line.rstrip("\r\n").split(delimiter)
+            rest = head[len(header_line):]
+            self.next_line = 2
+        else:
+            reader = csv.reader(_lines(head, text), delimiter=delimiter)
+            try:
+                header = next(reader)
+            except csv.Error as exc:
+                raise MalformedCsv(1, str(exc)) from None
+            self.next_line = reader.line_num + 1
+        layout = plan_layout(header, self.ruleset, self.source.name,
+                             id_column=self.options.id_column,
+                             ignore_extra=self.options.ignore_extra)
+        if on_layout is not None:
+            on_layout(layout)
+        self.screener = RowScreener(self.ruleset, layout, self.options)
+        self.screener.id_buckets = _id_buckets(self.source.size, head)
+        self.duplicates = DuplicateIds(self.screener.id_buckets)
+        self.tally = Tally([0] * len(self.ruleset.levels))
+        encoder = self.screener.encoder
+        self.json_array = isinstance(encoder, JsonEncoder)
+        self.write(encoder.header())
+        if by_blocks:
+            self._blocks(rest, text, delimiter, len(head) >= BLOCK_CHARS)
+        else:
+            self._sequential(reader, 0)
+        if self.held:
+            self.write("\n")
+        self.write(encoder.footer())
+        self._report_duplicates()
+        return self.tally
+
+    def _blocks(self, rest: str, text: IO[str], delimiter: str, large: bool) -> None:
+        """Screen blocks in order; with ``jobs`` > 1 and a large input, ``jobs - 1`` worker
+        processes take blocks while this process screens one itself whenever they are busy."""
+        helpers = self.options.jobs - 1
+        pool: Any = None
+        if helpers and large and (self.source.size or PARALLEL_MIN_CHARS) >= PARALLEL_MIN_CHARS:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            try:  # workers inherit the compiled rule set by fork; without fork, work here
+                pool = ProcessPoolExecutor(helpers, multiprocessing.get_context("fork"),
+                                           _worker_start, (self.screener, delimiter))
+            except (ValueError, OSError):
+                pool = None
+        _worker_start(self.screener, delimiter, in_process=True)
+        pending: deque[_Block] = deque()  # in input order, not yet written
+        # The pool's thread here moves blocks and results in 64 KB pieces, each needing the
+        # GIL; with the default 5 ms switch interval the workers starve while this process
+        # screens.
+        switch = sys.getswitchinterval()
+        if pool is not None:
+            sys.setswitchinterval(0.0002)
+        try:
+            carry = rest
+            while True:
+                block = text.read(BLOCK_CHARS)
+                data = carry + block
+                cut = _record_end(data) if block else len(data)
+                if cut is None:  # a quoted value seems to run on and on: read it with care
+                    self._reread(pending, data, text, delimiter)
+                    return
+                part, carry = data[:cut], data[cut:]
+                if part:
+                    lines = part.count("\n") + (not part.endswith("\n"))
+                    task = (part, self.next_row, self.next_line - 1)
+                    busy = sum(1 for b in pending if b.away and not b.ready())
+                    if pool is not None and busy < 4 * helpers:
+                        pending.append(_Block(pool.submit(_worker_screen, *task), *task, lines))
+                    else:
+                        pending.append(_Block(_worker_screen(*task), *task, lines))
+                    self.next_row += lines
+                    self.next_line += lines
+                while pending and (pending[0].ready() or len(pending) > 8 * helpers + 4):
+                    if not self._settle(pending):
+                        self._reread(pending, carry, text, delimiter)
+                        return
+                if not block:
+                    break
+            while pending:
+                if not self._settle(pending):
+                    self._reread(pending, carry, text, delimiter)
+                    return
+        finally:
+            sys.setswitchinterval(switch)
+            if pool is not None:
+                # On an error or Ctrl-C, what is queued is dropped; a worker finishes at most
+                # the block it has (a fraction of a second) and exits.
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _settle(self, pending: deque[_Block]) -> bool:
+        """Write the oldest block's rows. False (and nothing written) when the block did not
+        hold one record per line, as assumed when numbering the blocks after it."""
+        chunk = pending[0].chunk()
+        if chunk.count != pending[0].lines or chunk.open_end:
+            return False
+        pending.popleft()
+        self._merge(chunk)
+        return True
+
+    def _reread(self, pending: deque[_Block], after: str, text: IO[str], delimiter: str) -> None:
+        """Read everything from the oldest unwritten block on with a csv reader, here."""
+        if pending:
+            self.next_row, self.next_line = pending[0].first_row, pending[0].line_offset + 1
+        head = "".join(item.text for item in pending) + after
+        pending.clear()
+        reader = csv.reader(_lines(head, text), delimiter=delimiter)
+        self._sequential(reader, self.next_line - 1)
+
+    def _sequential(self, reader: Any, line_offset: int) -> None:
+        while True:
+            chunk = self.screener.screen(islice(reader, CHUNK_ROWS), reader, self.next_row,
+                                         line_offset)
+            if not chunk.count:
+                return
+            if chunk.open_end:  # only the end of the input ends a record inside quotes
+                raise MalformedCsv(chunk.last_line, "a quoted value starting in this row is "
+                                   "never closed, so the rest of the file would be one value")
+            self.next_row += chunk.count
+            self.next_line = line_offset + reader.line_num + 1
+            self._merge(chunk)
+
+    def _merge(self, chunk: Chunk) -> None:
+        out = chunk.text
+        if out:
+            if self.json_array:
+                out, self.held = self.held + out[:-2], out[-2:]
+            self.write(out)
+        for problem in chunk.problems:
+            self.on_problem(problem)
+        if chunk.ids:
+            self.duplicates.add(chunk.ids)
+        self.tally.add(chunk.tally)
+        if self.progress is not None:
+            self.progress(chunk.first_row + chunk.count - 1, self.source.bytes_read())
+
+    def _report_duplicates(self) -> None:
+        """Warn about every repeated id (after the rows: they are found at the end)."""
+        column = self.screener.layout.id_name
+        for row, line, key, first in self.duplicates.found():
+            problem = Problem(row, line, key, column, WARNING, *W_DUPLICATE_ID,
+                              f"id '{key}' is also on data row {first}",
+                              "ids should be unique; both rows are screened")
+            self.tally.count(problem)
+            self.on_problem(problem)
+
+
+def _id_buckets(size: int | None, head: str) -> int:
+    """How many buckets keep each under BUCKET_IDS ids: from the file's size and the length
+    of its first lines; 64 for a stream of unknown length (up to ~6 million rows)."""
+    if size is None:
+        return 64
+    per_row = max(len(head) / max(head.count("\n"), 1), 1.0)
+    return max(1, min(1024, int(size / per_row * 1.25 / BUCKET_IDS) + 1))
+
+
+def _lines(head: str, rest: IO[str]) -> Iterator[str]:
+    """The lines of ``head`` and then of ``rest``, joining the line the two share."""
+    if head.endswith("\r"):  # the "\n" of a "\r\n" may still be in ``rest``
+        head += rest.read(1)
+    last = ""
+    for line in io.StringIO(head, newline=""):
+        if last:
+            yield last
+        last = line
+    if last and not last.endswith(("\n", "\r")):
+        last += rest.readline()
+    if last:
+        yield last
+    yield from rest
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_start(screener: RowScreener, delimiter: str, in_process: bool = False) -> None:
+    if not in_process:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    _WORKER["screener"], _WORKER["delimiter"] = screener, delimiter
+
+
+def _worker_screen(text: str, first_row: int, line_offset: int) -> Chunk:
+    """Screen a block of whole lines, each assumed to be one record (the caller checks).
+
+    A line without quotes is split on the delimiter, which is exactly what a csv reader does
+    with it; a line with quotes is read by a strict csv reader on its own. A block with a lone
+    CR, or with a line that is not a whole record by itself, is read by a csv reader.
+    """
+    screener: RowScreener = _WORKER["screener"]
+    delimiter: str = _WORKER["delimiter"]
+    plain = text.replace("\r\n", "\n") if "\r" in text else text
+    if "\r" not in plain:
+        lines = plain.split("\n")
+        if plain.endswith("\n"):
+            lines.pop()
+
+        def one(line: str) -> list[str]:
+            try:
+                return next(csv.reader([line], delimiter=delimiter, strict=True))
+            except csv.Error:
+                raise _NotOneLine from None
+
+        records = (line.split(delimiter) if '"' not in line else one(line) for line in lines)
+        try:
+            return screener.screen(records, None, first_row, line_offset)
+        except _NotOneLine:
+            pass
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return screener.screen(reader, reader, first_row, line_offset)
+
+
+class _NotOneLine(Exception):
+    """A line of a block is not a whole CSV record on its own."""
+
+
+def _record_end(data: str, limit: int = 1000) -> int | None:
+    """Where the last whole line of ``data`` ends, outside quotes (an even number of quotes
+    before it): 0 when there is none yet, None when ``limit`` lines back there still is none.
+    An odd quote in an unquoted value can fool this; the worker's check catches that."""
+    cut = data.rfind("\n") + 1
+    if not cut:
+        return 0
+    quotes = data.count('"', 0, cut)
+    for _ in range(limit):
+        if quotes % 2 == 0:
+            return cut
+        previous = data.rfind("\n", 0, cut - 1) + 1
+        if not previous:
+            return 0 if len(data) < 8 * BLOCK_CHARS else None
+        quotes -= data.count('"', previous, cut)
+        cut = previous
+    return None

@@ -1,0 +1,354 @@
+"""Writing batch results: the output formats, the errors file, files renamed into place, and
+the empty input template with its data dictionary.
+
+The encoders turn one screened row (level, flag mask, rule truths, ...) into a line of CSV or
+JSON; they run once a row, so what can be is worked out once per distinct value and kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from itertools import compress
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from .batch_input import Layout
+from .errors import UsageError
+from .ruleset.model import Ruleset
+
+if TYPE_CHECKING:
+    from .batch import Problem
+
+PROBLEM_COLUMNS = ("row", "line", "id", "column", "level", "code", "name", "message", "hint")
+MEMO_LIMIT = 4096  # most values whose text a memo keeps
+
+
+def output_columns(ruleset: Ruleset, layout: Layout) -> list[str]:
+    """The output's column names, in order; the id column keeps its input name (prefixed with
+    ``input_`` should it clash with one of ours)."""
+    ours = ["status", "errors", "level", "crisis", "flags", "provisional", "possible_level",
+            "deciding_questions", "fired_rules", "misconceptions"]
+    for inst in ruleset.instruments:
+        ours += [f"{inst.id}_score", f"{inst.id}_band"]
+    ours += ["ignored_answers", "ruleset_id", "ruleset_version", "ruleset_sha256"]
+    if layout.id_index is None:
+        return ["row", *ours]
+    name = layout.id_name or "id"
+    return ["row", f"input_{name}" if name in ("row", *ours) else name, *ours]
+
+
+class Memo(dict):  # type: ignore[type-arg]
+    """key -> ``make(key)``, remembered for the first MEMO_LIMIT keys (so memory stays flat)."""
+
+    def __init__(self, make: Callable[[Any], Any]):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: Any) -> Any:
+        text = self.make(key)
+        if len(self) < MEMO_LIMIT:
+            self[key] = text
+        return text
+
+
+def _csv_field(text: str) -> str:
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """What a row's numbers mean: rule ids, level ids, flags by bit, misconception ids."""
+
+    levels: tuple[str, ...]
+    rule_ids: tuple[str, ...]
+    flags: tuple[str, ...]  # bit i of a flag mask is flags[i]
+    flag_rank: tuple[int, ...]
+    crisis_mask: int
+    misc_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, ruleset: Ruleset) -> Decoder:
+        flags = tuple(ruleset.flags)
+        return cls(tuple(lv.id for lv in ruleset.levels), tuple(r.id for r in ruleset.rules),
+                   flags, tuple(ruleset.flags[f].rank for f in flags),
+                   sum(1 << i for i, f in enumerate(flags) if ruleset.flags[f].severity == "crisis"),
+                   tuple(m.id for m in ruleset.misconceptions))
+
+    def flag_ids(self, mask: int) -> list[str]:
+        """The flags in ``mask``, most severe first (then in rule-set order), as the engine."""
+        on = [i for i in range(len(self.flags)) if mask >> i & 1]
+        return [self.flags[i] for i in sorted(on, key=lambda i: (self.flag_rank[i], i))]
+
+
+class CsvEncoder:
+    """Rows as CSV lines (``,``-separated, ``|`` between the items of a list, true/false)."""
+
+    def __init__(self, ruleset: Ruleset, layout: Layout):
+        d = self.decoder = Decoder.of(ruleset)
+        self.has_id = layout.id_index is not None
+        self.columns = output_columns(ruleset, layout)
+        self.tail = ",".join(_csv_field(x) for x in (ruleset.id, ruleset.version,
+                                                      ruleset.content_hash))
+        self.levels = d.levels
+        self.flag_text = Memo(lambda m: ("true," if m & d.crisis_mask else "false,")
+                               + "|".join(d.flag_ids(m)))
+        self.misc = Memo(lambda mt: "|".join(compress(d.misc_ids, mt)))
+        self.value = Memo(lambda x: "" if x is None else _csv_field(str(x)))
+        # status and errors come before, the rule set's three columns after
+        self.blank = "," * (len(self.columns) - (4 if self.has_id else 3) - 3)
+        self.row = self._row_function()
+
+    def header(self) -> str:
+        return ",".join(_csv_field(c) for c in self.columns) + "\n"
+
+    def _row_function(self) -> Callable[..., str]:
+        """``row(row, rid, errors, level, flags, truths, possible, deciding, scores, mt,
+        ignored) -> line``; a closure, since it runs once a row."""
+        levels, flag_text, rule_ids, misc = (self.levels, self.flag_text, self.decoder.rule_ids,
+                                             self.misc)
+        value, tail, has_id, errors_text = self.value.__getitem__, self.tail, self.has_id, \
+            self.errors
+
+        def row(row: int, rid: str, errors: tuple[tuple[str, str], ...], level: int,
+                flags: int, truths: tuple[Any, ...], possible: int | None,
+                deciding: Iterable[str], scores: Iterable[Any], mt: tuple[Any, ...],
+                ignored: list[str]) -> str:
+            if has_id:
+                head = f"{row},{rid if rid.isalnum() else _csv_field(rid)},"
+            else:
+                head = f"{row},"
+            status = f"error,{errors_text(errors)}" if errors else "ok,"
+            prov = "false," if possible is None else f"true,{levels[possible]}"
+            return (f"{head}{status},{levels[level]},{flag_text[flags]},{prov},"
+                    f"{'|'.join(deciding)},{'|'.join(compress(rule_ids, truths))},{misc[mt]},"
+                    f"{','.join(map(value, scores))},{'|'.join(ignored)},{tail}\n")
+
+        return row
+
+    def failed(self, row: int, rid: str, errors: tuple[tuple[str, str], ...]) -> str:
+        head = f"{row},{_csv_field(rid)}," if self.has_id else f"{row},"
+        return f"{head}error,{self.errors(errors)}{self.blank}{self.tail}\n"
+
+    @staticmethod
+    def errors(errors: tuple[tuple[str, str], ...]) -> str:
+        return _csv_field("|".join(f"{code}:{col}" if col else code for code, col in errors))
+
+    def footer(self) -> str:
+        return ""
+
+
+def _json_list(items: Iterable[str]) -> str:
+    """A JSON list of identifiers (rule-set ids need no escaping; see the loader's ID_RE)."""
+    text = '", "'.join(items)
+    return f'["{text}"]' if text else "[]"
+
+
+class JsonlEncoder:
+    """Rows as JSON objects with the CSV's keys and real types (lists, numbers, booleans)."""
+
+    end = "\n"
+
+    def __init__(self, ruleset: Ruleset, layout: Layout):
+        d = self.decoder = Decoder.of(ruleset)
+        self.has_id = layout.id_index is not None
+        self.columns = output_columns(ruleset, layout)
+        self.id_key = json.dumps(self.columns[1]) if self.has_id else ""
+        self.tail = (f'"ruleset_id": {json.dumps(ruleset.id)}, "ruleset_version": '
+                     f'{json.dumps(ruleset.version)}, "ruleset_sha256": '
+                     f'{json.dumps(ruleset.content_hash)}}}{self.end}')
+        self.levels = tuple(json.dumps(lv) for lv in d.levels)
+        self.flag_text = Memo(lambda m: f'"crisis": {json.dumps(bool(m & d.crisis_mask))}, '
+                                         f'"flags": {_json_list(d.flag_ids(m))}')
+        self.misc = Memo(lambda mt: _json_list(compress(d.misc_ids, mt)))
+        self.value = Memo(json.dumps)
+        self.score_keys = tuple(f"{json.dumps(f'{inst.id}_{part}')}: "
+                                for inst in ruleset.instruments for part in ("score", "band"))
+        first = self.columns.index("level")
+        self.blank = "".join(f", {json.dumps(c)}: null" for c in self.columns[first:-3])
+
+    def header(self) -> str:
+        return ""
+
+    def _head(self, row: int, rid: str, errors: tuple[tuple[str, str], ...]) -> str:
+        ident = f"{self.id_key}: {json.dumps(rid)}, " if self.has_id else ""
+        if not errors:
+            return f'{{"row": {row}, {ident}"status": "ok", "errors": []'
+        errs = json.dumps([{"code": c, "column": col} for c, col in errors])
+        return f'{{"row": {row}, {ident}"status": "error", "errors": {errs}'
+
+    def row(self, row: int, rid: str, errors: tuple[tuple[str, str], ...], level: int,
+            flags: int, truths: tuple[Any, ...], possible: int | None,
+            deciding: Iterable[str], scores: Iterable[Any], mt: tuple[Any, ...],
+            ignored: list[str]) -> str:
+        value = self.value
+        prov = ('"provisional": false, "possible_level": null' if possible is None else
+                f'"provisional": true, "possible_level": {self.levels[possible]}')
+        sc = "".join(f"{k}{value[x]}, " for k, x in zip(self.score_keys, scores))
+        return (f'{self._head(row, rid, errors)}, "level": {self.levels[level]}, '
+                f'{self.flag_text[flags]}, {prov}, "deciding_questions": {_json_list(deciding)}, '
+                f'"fired_rules": {_json_list(compress(self.decoder.rule_ids, truths))}, '
+                f'"misconceptions": {self.misc[mt]}, {sc}"ignored_answers": '
+                f'{_json_list(ignored)}, {self.tail}')
+
+    def failed(self, row: int, rid: str, errors: tuple[tuple[str, str], ...]) -> str:
+        return f"{self._head(row, rid, errors)}{self.blank}, {self.tail}"
+
+    def footer(self) -> str:
+        return ""
+
+
+class JsonEncoder(JsonlEncoder):
+    """One JSON array of the JSONL objects, written as it goes.
+
+    Every row ends with ",\n"; the writer holds the last two characters back and drops them at
+    the end (rows are encoded in workers that cannot know which row is last).
+    """
+
+    end = ",\n"
+
+    def header(self) -> str:
+        return "[\n"
+
+    def footer(self) -> str:
+        return "]\n"
+
+
+ENCODERS: dict[str, type[CsvEncoder] | type[JsonlEncoder]] = {
+    "csv": CsvEncoder, "jsonl": JsonlEncoder, "json": JsonEncoder}
+
+
+class AtomicOutput:
+    """A text file written under a temporary name beside ``path`` and renamed into place by
+    :meth:`commit`; closing without committing removes it, so nothing is ever half-written.
+
+    Created owner-only (0600): batch results and problems are health data.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._tmp: str | None = None
+        self.handle: IO[str] | None = None
+
+    def __enter__(self) -> IO[str]:
+        directory = self.path.parent if str(self.path.parent) else Path(".")
+        try:  # mkstemp creates the file 0600
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                             dir=directory)
+        except OSError as exc:
+            raise UsageError(f"cannot write '{self.path}': {exc.strerror}",
+                             hint="check that the folder exists and you may write to it") from None
+        self.handle = open(fd, "w", encoding="utf-8", newline="",  # noqa: SIM115
+                           buffering=1 << 20)
+        return self.handle
+
+    def commit(self) -> None:
+        assert self.handle is not None and self._tmp is not None
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp is not None:
+            if self.handle is not None:
+                self.handle.close()
+            try:
+                os.unlink(self._tmp)
+            except FileNotFoundError:
+                pass
+            self._tmp = None
+
+
+def check_paths(input_path: str, outputs: Sequence[tuple[str, str | None]], force: bool) -> None:
+    """Refuse an output that is the input or another output, or that exists without ``force``.
+
+    ``outputs`` holds (what, path) pairs, path None or '-' for none/stdout. Raises
+    :class:`UsageError`.
+    """
+    seen: list[tuple[str, Path]] = []
+    if input_path != "-":
+        seen.append(("the input", Path(input_path)))
+    for what, path in outputs:
+        if path is None or path == "-":
+            continue
+        target = Path(path)
+        for other_what, other in seen:
+            if _same_file(target, other):
+                raise UsageError(f"{what} '{path}' is {other_what}",
+                                 hint="never write over the input: give each output its own "
+                                      "name, e.g. -o results.csv --errors problems.csv")
+        if target.is_dir():
+            raise UsageError(f"{what} '{path}' is a folder", hint="give a file name")
+        if target.exists() and not force:
+            raise UsageError(f"{what} '{path}' already exists",
+                             hint="pass --force to replace it, or choose another name")
+        seen.append((f"the {what}", target))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+class ProblemWriter:
+    """Writes problems as CSV rows (the ``--errors`` file)."""
+
+    def __init__(self, handle: IO[str]):
+        self._writer = csv.writer(handle, lineterminator="\n")
+        self._writer.writerow(PROBLEM_COLUMNS)
+
+    def __call__(self, problem: Problem) -> None:
+        self._writer.writerow(problem)
+
+
+DICTIONARY_COLUMNS = ("column", "question", "section", "type", "required", "allowed_values",
+                      "range", "asked_when", "notes")
+_TYPE_NOTES = {
+    "yesno": "yes or no (also y/n, true/false, 1/0, any case)",
+    "choice": "one code, or its label",
+    "multi": "codes or labels separated by | (or 'none')",
+    "integer": "a whole number",
+    "text": "free text",
+}
+
+
+def template_header(ruleset: Ruleset, id_column: str = "id") -> list[str]:
+    """The columns of an empty input file: the id, then every question id in order."""
+    return [id_column, *ruleset.questions]
+
+
+def dictionary_rows(ruleset: Ruleset, id_column: str = "id") -> list[list[str]]:
+    """The data dictionary: a header row, then one row per template column."""
+    rows = [list(DICTIONARY_COLUMNS),
+            [id_column, "Identifies the row; carried to the output and used in the summary",
+             "", "id", "recommended", "", "", "", "unique per row"]]
+    sections = {s.id: s.title for s in ruleset.sections}
+    for q in ruleset.questions.values():
+        allowed = "; ".join(f"{c.code}={c.label}" for c in q.choices)
+        if q.type == "yesno":
+            allowed = "yes; no"
+        rng = f"{q.min}-{q.max}" if q.type == "integer" else ""
+        notes = f"{_TYPE_NOTES[q.type]}; blank = unanswered; 'declined' = declined to answer"
+        rows.append([q.id, " ".join(q.text.split()), sections.get(q.section, q.section), q.type,
+                     "yes" if q.required else "no", allowed, rng,
+                     q.ask_when.text if q.ask_when else "", notes])
+    return rows
+
+
+def csv_text(rows: Iterable[Sequence[str]], delimiter: str = ",") -> str:
+    """``rows`` as CSV text (minimal quoting, ``\n`` line ends)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()

@@ -1,0 +1,278 @@
+"""``iopscreen batch`` and ``iopscreen template``: options in, :mod:`iopscreen.batch` does the work.
+
+Registered on the app by the import at the bottom of :mod:`iopscreen.cli`, which owns the exit
+codes; this module only turns options into calls and renders the summary on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import ExitStack
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import typer
+
+from . import batch, batch_input, batch_output
+from .batch import BatchOptions, Problem, Tally
+from .cli import EXIT_DATA, EXIT_OK, RulesetOpt, app, open_ruleset
+from .console import ProgressBar, make_console
+from .errors import Interrupted, UsageError
+from .files import write_text_atomic
+from .ruleset.model import Ruleset
+
+PROBLEMS_SHOWN = 20  # problems listed on stderr; all of them go to --errors
+
+
+class OutputFormat(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+    json = "json"
+
+
+def parse_delimiter(text: Optional[str]) -> Optional[str]:
+    """``--delimiter`` as a character (None: sniff). Raises :class:`UsageError`."""
+    if text is None:
+        return None
+    found = batch_input.DELIMITERS.get(text.lower() if len(text) > 1 else text)
+    if found is None:
+        raise UsageError(f"--delimiter '{text}' is not supported",
+                         hint="use ',', ';', tab (or '\\t') or '|'")
+    return found
+
+
+def default_jobs() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+@app.command("batch")
+def batch_command(
+    input_file: str = typer.Argument(..., metavar="INPUT", help="CSV file of responses, one "
+                                                               "row each; - reads stdin."),
+    output: str = typer.Option("-", "--output", "-o", metavar="FILE", show_default=False,
+                               help="Result file (default: stdout)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.csv, "--format", "-f",
+                                     help="Result format: csv, jsonl or json."),
+    ruleset_path: Optional[Path] = RulesetOpt,
+    errors_file: Optional[str] = typer.Option(
+        None, "--errors", "-e", metavar="FILE",
+        help="Write every problem (row, line, id, column, code, message) to this CSV file."),
+    id_column: Optional[str] = typer.Option(
+        None, "--id-column", metavar="NAME", help="Column that identifies a row (default: a "
+                                                  "column named id, client_id, ... or ending in "
+                                                  "_id)."),
+    ignore_extra: bool = typer.Option(False, "--ignore-extra",
+                                      help="Skip columns that are not questions."),
+    delimiter: Optional[str] = typer.Option(
+        None, "--delimiter", "-d", metavar="CHAR", help="Field separator: ',', ';', tab or '|' "
+                                                        "(default: found from the header)."),
+    encoding: Optional[str] = typer.Option(
+        None, "--encoding", metavar="NAME", help="Input encoding (default: UTF-8 with or "
+                                                 "without BOM, or UTF-16 with BOM), e.g. "
+                                                 "cp1252."),
+    show_values: bool = typer.Option(False, "--show-values",
+                                     help="Include answer values in problem messages."),
+    force: bool = typer.Option(False, "--force", help="Replace existing output files."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Never show a progress bar."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0, metavar="N", show_default=False,
+                             help="Processes for large inputs (default: one per core; 1: "
+                                  "none)."),
+) -> None:
+    """Screen every row of a CSV file of responses; one result row per input row.
+
+    Columns are question ids (see 'iopscreen template'); cells take the same answers as
+    'evaluate': yes/no, a code or its label, a number, a|b for several, 'declined', or blank
+    for unanswered. A summary goes to stderr, crisis rows first. Exit 0 when every row
+    screened, 1 when some rows had errors (the others are still written), 3 for a bad rule set.
+
+    Example: iopscreen batch responses.csv -o results.csv --errors problems.csv
+    """
+    options = BatchOptions(fmt=fmt.value, delimiter=parse_delimiter(delimiter),
+                           id_column=id_column, ignore_extra=ignore_extra,
+                           show_values=show_values, jobs=jobs or default_jobs())
+    batch_input.resolve_encoding(encoding)
+    batch_output.check_paths(input_file, [("output", output), ("errors file", errors_file)], force)
+    ruleset = open_ruleset(ruleset_path)
+    source = batch_input.open_source(input_file, encoding, stdin=sys.stdin.buffer)
+    shown: list[Problem] = []
+    out_file = batch_output.AtomicOutput(Path(output)) if output != "-" else None
+    err_file = batch_output.AtomicOutput(Path(errors_file)) if errors_file else None
+    with source, ExitStack() as stack:
+        write = stack.enter_context(out_file).write if out_file else sys.stdout.write
+        sink = batch_output.ProblemWriter(stack.enter_context(err_file)) if err_file else None
+
+        def on_problem(problem: Problem) -> None:
+            if sink is not None:
+                sink(problem)
+            if len(shown) < PROBLEMS_SHOWN:
+                shown.append(problem)
+
+        try:
+            tally = _run(ruleset, source, write, options, on_problem, no_progress)
+        except KeyboardInterrupt:
+            kept = " and ".join(f"'{f.path}'" for f in (out_file, err_file) if f)
+            make_console(stderr=True).print(
+                "interrupted: " + (f"nothing written ({kept} as before)" if kept else
+                                   "the output is incomplete"), markup=False, soft_wrap=True)
+            raise Interrupted("interrupted") from None
+        except BrokenPipeError:  # e.g. piped into `head`: stop quietly, as other tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            make_console(stderr=True).print("stopped: the reader of the output went away",
+                                            markup=False)
+            raise Interrupted("stopped") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read or write: {exc.strerror or exc}",
+                             hint="check free disk space and permissions") from None
+        for done in (out_file, err_file):  # only now, after every row: nothing half-written
+            if done is not None:
+                done.commit()
+        if out_file is None:
+            sys.stdout.flush()
+    _print_summary(ruleset, source.name, output, errors_file, tally, shown)
+    raise typer.Exit(EXIT_DATA if tally.error_rows else EXIT_OK)
+
+
+def _run(ruleset: Ruleset, source: batch_input.Source, write: Callable[[str], object],
+         options: BatchOptions, on_problem: Callable[[Problem], None], no_progress: bool) -> Tally:
+    def on_layout(layout: batch_input.Layout) -> None:
+        _print_layout_notes(layout, source.name)
+
+    if no_progress or not sys.stderr.isatty():
+        return batch.run_batch(ruleset, source, write, options, on_problem, on_layout=on_layout)
+    with ProgressBar(f"screening {Path(source.name).name}", source.size) as bar:
+        last = [0.0]
+
+        def progress(rows: int, done: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.1:
+                last[0] = now
+                bar.update(rows, done)
+
+        return batch.run_batch(ruleset, source, write, options, on_problem,
+                               on_layout=on_layout, progress=progress)
+
+
+def _print_layout_notes(layout: batch_input.Layout, source: str) -> None:
+    err = make_console(stderr=True)
+    if layout.id_index is not None:
+        err.print(f"{source}: rows are identified by column '{layout.id_name}'", markup=False,
+                  soft_wrap=True)
+    else:
+        err.print(f"{source}: no id column found; rows are identified by number "
+                  "(name one with --id-column)", markup=False, soft_wrap=True)
+    if layout.ignored:
+        err.print(f"{source}: ignoring {len(layout.ignored)} column(s) that are not questions: "
+                  f"{_listed(layout.ignored)}", markup=False, soft_wrap=True)
+    if layout.missing:
+        err.print(f"{source}: {len(layout.missing)} question(s) have no column and count as "
+                  f"unanswered: {_listed(layout.missing)}", markup=False, soft_wrap=True)
+
+
+def _listed(names: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _print_summary(ruleset: Ruleset, source: str, output: str, errors_file: Optional[str],
+                   tally: Tally, shown: list[Problem]) -> None:
+    """The end-of-run summary on stderr: crisis rows first, then counts, then problems."""
+    err = make_console(stderr=True)
+    if tally.crisis:
+        err.print(f"!!! CRISIS: {tally.crisis} row(s) - {ruleset.crisis.title} !!!",
+                  style="bold white on red", markup=False, soft_wrap=True)
+        for row, rid, had_errors in tally.crisis_rows:
+            who = f"id {rid}" if rid else "no id"
+            note = "  (row also has errors)" if had_errors else ""
+            err.print(f"  row {row}: {who}{note}", style="bold", markup=False, soft_wrap=True)
+        if tally.crisis > len(tally.crisis_rows):
+            err.print(f"  ... and {tally.crisis - len(tally.crisis_rows)} more (column 'crisis' "
+                      f"of the results)", markup=False, soft_wrap=True)
+    where = "stdout" if output == "-" else output
+    err.print(f"{source}: {tally.rows} row(s) screened with {ruleset.id} {ruleset.version} "
+              f"-> {where}", markup=False, soft_wrap=True)
+    width = max(len(lv.label) for lv in ruleset.levels)
+    for lv, count in zip(ruleset.levels, tally.levels):
+        err.print(f"  {lv.label:<{width}}  {count:>8}", markup=False, soft_wrap=True)
+    if tally.provisional:
+        err.print(f"  provisional: {tally.provisional} (unanswered or declined questions could "
+                  "change the result; see deciding_questions)", markup=False, soft_wrap=True)
+    if tally.error_rows:
+        err.print(f"  rows with errors: {tally.error_rows} (not counted above; fix them and "
+                  "rerun)", style="red", markup=False, soft_wrap=True)
+    if tally.blank:
+        err.print(f"  blank rows skipped: {tally.blank}", markup=False, soft_wrap=True)
+    if tally.codes:
+        counts = ", ".join(f"{code} x{n}" for code, n in sorted(tally.codes.items()))
+        err.print(f"problems: {tally.errors} error(s), {tally.warnings} warning(s) ({counts})"
+                  + (f" -> {errors_file}" if errors_file else ""), markup=False, soft_wrap=True)
+    if shown and not errors_file:
+        hinted: set[str] = set()
+        for p in shown:
+            who = f" (id {p.id})" if p.id else ""
+            col = f", column {p.column}" if p.column else ""
+            err.print(f"{source}:{p.line}: {p.level} {p.code} {p.name}: row {p.row}{who}{col}: "
+                      f"{p.message}", style="red" if p.level == "error" else "yellow",
+                      markup=False, soft_wrap=True)
+            if p.hint and p.code not in hinted:
+                hinted.add(p.code)
+                err.print(f"  hint: {p.hint}", markup=False, soft_wrap=True)
+        more = tally.errors + tally.warnings - len(shown)
+        if more > 0:
+            err.print(f"... and {more} more; write them all with --errors FILE", markup=False,
+                      soft_wrap=True)
+
+
+@app.command("template")
+def template_command(
+    ruleset_path: Optional[Path] = RulesetOpt,
+    output: str = typer.Option("-", "--output", "-o", metavar="FILE", show_default=False,
+                               help="Empty CSV to fill in (default: stdout)."),
+    dictionary: Optional[Path] = typer.Option(
+        None, "--dictionary", metavar="FILE", help="Data dictionary CSV (default with -o: NAME.dictionary.csv "
+                                   "beside it)."),
+    id_column: str = typer.Option("id", "--id-column", metavar="NAME",
+                                  help="Name of the id column."),
+    delimiter: str = typer.Option(",", "--delimiter", "-d", metavar="CHAR",
+                                  help="Field separator: ',', ';', tab or '|'."),
+    force: bool = typer.Option(False, "--force", help="Replace existing files."),
+) -> None:
+    """Write an empty CSV with the header 'batch' expects, and a data dictionary.
+
+    The dictionary has one row per column: the question, its type, allowed codes and labels,
+    range, whether it is required, and when it is asked.
+
+    Example: iopscreen template -o responses.csv   (also writes responses.dictionary.csv)
+    """
+    delim = parse_delimiter(delimiter) or ","
+    ruleset = open_ruleset(ruleset_path)
+    if id_column in ruleset.questions:
+        raise UsageError(f"--id-column '{id_column}' is a question of the rule set",
+                         hint="choose another name for the id column")
+    if dictionary is None and output != "-":
+        out = Path(output)
+        dictionary = out.with_name(out.stem + ".dictionary" + (out.suffix or ".csv"))
+    batch_output.check_paths("-", [("template", output), ("dictionary",
+                                                   str(dictionary) if dictionary else None)],
+                      force)
+    template = batch_output.csv_text([batch_output.template_header(ruleset, id_column)], delim)
+    if output == "-":
+        sys.stdout.write(template)
+    else:
+        write_text_atomic(Path(output), template)
+    if dictionary is not None:
+        # With a BOM, so that Excel shows the labels' accents and dashes correctly.
+        write_text_atomic(dictionary, "\ufeff" + batch_output.csv_text(
+            batch_output.dictionary_rows(ruleset, id_column), delim))
+    written = [w for w in (None if output == "-" else output, dictionary) if w]
+    if written:
+        make_console(stderr=True).print(
+            f"wrote {' and '.join(map(str, written))} ({len(ruleset.questions) + 1} columns: {id_column} "
+            f"and {len(ruleset.questions)} questions of {ruleset.id} {ruleset.version})",
+            markup=False, soft_wrap=True)

@@ -1,0 +1,576 @@
+"""`iopscreen batch` and `iopscreen template`: the messy export, files, encodings, parallel runs,
+and the property that batch screening equals screening each row on its own."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reportcases import check_golden
+
+from iopscreen import batch, batch_input, batch_output
+from iopscreen.answers import coerce_answers
+from iopscreen.batch import BatchOptions, Problem, run_batch
+from iopscreen.batch_input import open_source
+from iopscreen.cli import run
+from iopscreen.engine import screen
+from iopscreen.ruleset import load_ruleset
+from iopscreen.ruleset.model import Ruleset
+
+DATA = Path(__file__).parent / "data"
+BATCH = DATA / "batch"
+MINIMAL = str(DATA / "minimal.yaml")
+MESSY = BATCH / "messy.csv"
+QUESTIONS = ["danger", "danger_plan", "mood_1", "mood_2", "mood_3", "trauma", "tr_1", "tr_2",
+             "sex", "drinks", "concerns", "comment"]
+
+
+@pytest.fixture(scope="module")
+def rs() -> Ruleset:
+    return load_ruleset(DATA / "minimal.yaml")
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def batch_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    return cli(capsys, "batch", "-r", MINIMAL, "--no-progress", *args)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def write_csv(path: Path, rows: list[list[str]], header: list[str] | None = None) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header or ["id", *QUESTIONS])
+        writer.writerows(rows)
+    return path
+
+
+# ------------------------------------------------------------------------- the messy export
+
+
+def test_the_fixture_is_really_messy() -> None:
+    raw = MESSY.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw and b";" in raw
+    assert b"Some days" in raw and b";;;" in raw and b"Notes" in raw
+
+
+def test_messy_export_gives_exact_rows_errors_and_exit_code(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out, errors = tmp_path / "results.csv", tmp_path / "problems.csv"
+    code, stdout, err = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(out),
+                                  "--errors", str(errors))
+    assert code == 1  # some rows had errors; the others are written all the same
+    assert stdout == ""
+    check_golden(BATCH / "messy.expected.csv", out.read_text(encoding="utf-8"))
+    check_golden(BATCH / "messy.errors.expected.csv", errors.read_text(encoding="utf-8"))
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    # every data row but the blank one gives exactly one output row, in order
+    assert [r["row"] for r in rows] == ["1", "2", "3", "4", "5", "6", "8", "9", "10"]
+    assert [r["status"] for r in rows].count("error") == 3
+    # the summary lists the crisis rows first, by id
+    assert err.index("CRISIS: 1 row(s)") < err.index("row(s) screened")
+    assert "row 6: id C-006" in err
+    assert "blank rows skipped: 1" in err and "rows with errors: 3" in err
+    assert "ignoring 1 column(s) that are not questions: Notes" in err
+    assert "Traceback" not in err
+
+
+def test_messy_values_are_not_echoed_unless_asked(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    code, _, err = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(tmp_path / "o.csv"))
+    assert code == 1
+    assert "E401 not-a-number: row 10 (id C-010), column drinks" in err
+    assert "lots" not in err
+    code, _, err = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(tmp_path / "p.csv"),
+                             "--show-values")
+    assert "(got 'lots')" in err
+
+
+def test_unknown_column_is_an_error_and_nothing_is_written(capsys: pytest.CaptureFixture[str],
+                                                           tmp_path: Path) -> None:
+    out = tmp_path / "results.csv"
+    code, _, err = batch_cli(capsys, str(MESSY), "-o", str(out), "--errors",
+                             str(tmp_path / "e.csv"))
+    assert code == 1
+    col = MESSY.read_text(encoding="utf-8-sig").index("Notes") + 1
+    assert f"{MESSY}:1:{col}: error E411 unknown-column: column 'Notes' is not a question" in err
+    assert "--ignore-extra" in err
+    assert not out.exists() and not (tmp_path / "e.csv").exists() and not leftovers(tmp_path)
+
+
+def test_formats_carry_the_same_results(capsys: pytest.CaptureFixture[str],
+                                        tmp_path: Path) -> None:
+    outs = {}
+    for fmt in ("csv", "jsonl", "json"):
+        outs[fmt] = tmp_path / f"r.{fmt}"
+        code, _, _ = batch_cli(capsys, str(MESSY), "--ignore-extra", "-f", fmt, "-o",
+                               str(outs[fmt]))
+        assert code == 1
+    table = list(csv.DictReader(outs["csv"].open(encoding="utf-8")))
+    lines = [json.loads(x) for x in outs["jsonl"].read_text().splitlines()]
+    array = json.loads(outs["json"].read_text())
+    assert lines == array and len(lines) == len(table) == 9
+    crisis = next(x for x in lines if x["Client ID"] == "C-006")
+    assert crisis["crisis"] is True and crisis["flags"] == ["crisis", "note"]
+    assert crisis["level"] == "high" and crisis["mood_score"] == 6
+    failed = next(x for x in lines if x["row"] == 9)
+    assert failed["status"] == "error" and failed["level"] is None
+    assert failed["errors"] == [{"code": "E410", "column": ""}]
+    for row, obj in zip(table, lines):
+        assert row["level"] == (obj["level"] or "")
+        assert row["fired_rules"] == "|".join(obj["fired_rules"] or [])
+        assert row["deciding_questions"] == "|".join(obj["deciding_questions"] or [])
+
+
+def test_json_array_of_no_rows_is_valid(capsys: pytest.CaptureFixture[str],
+                                        tmp_path: Path) -> None:
+    empty = write_csv(tmp_path / "empty.csv", [])
+    code, out, _ = batch_cli(capsys, str(empty), "-f", "json")
+    assert code == 0 and json.loads(out) == []
+
+
+# --------------------------------------------------------------------- files and streams
+
+
+def test_stdin_to_stdout(capsys: pytest.CaptureFixture[str],
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    data = "id,danger,danger_plan\nA,yes,yes\nB,no,\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data.encode())))
+    code, out, err = batch_cli(capsys, "-")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["id"], r["level"], r["crisis"]) for r in rows] == [("A", "high", "true"),
+                                                                  ("B", "low", "false")]
+    assert "<stdin>: 2 row(s) screened" in err
+    assert "10 question(s) have no column and count as unanswered" in err
+
+
+def test_output_is_not_overwritten_without_force(capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path) -> None:
+    out = tmp_path / "results.csv"
+    out.write_text("precious\n")
+    code, _, err = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(out))
+    assert code == 2
+    assert "already exists" in err and "--force" in err
+    assert out.read_text() == "precious\n"
+    code, _, _ = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(out), "--force")
+    assert code == 1 and out.read_text().startswith("row,Client ID,status")
+
+
+def test_the_input_is_never_the_output(capsys: pytest.CaptureFixture[str],
+                                       tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "in.csv", [["A", "no"] + [""] * 11])
+    before = data.read_bytes()
+    for args in (["-o", str(data)], ["-o", str(data), "--force"],
+                 ["--errors", str(tmp_path / "in.csv"), "--force"],
+                 ["-o", str(tmp_path / "x.csv"), "--errors", str(tmp_path / "x.csv")]):
+        code, _, err = batch_cli(capsys, str(data), *args)
+        assert code == 2, args
+        assert "is the input" in err or "is the output" in err
+    assert data.read_bytes() == before and not leftovers(tmp_path)
+
+
+def test_results_and_errors_are_owner_only(capsys: pytest.CaptureFixture[str],
+                                           tmp_path: Path) -> None:
+    out, errors = tmp_path / "r.csv", tmp_path / "e.csv"
+    batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(out), "--errors", str(errors))
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert stat.S_IMODE(errors.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_leaves_no_partial_file_and_exits_130(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        jobs: str) -> None:
+    data = write_csv(tmp_path / "big.csv",
+                     [[f"P{i}", "no", "", "0", "1", "2"] + [""] * 6 for i in range(3000)])
+    monkeypatch.setattr(batch, "BLOCK_CHARS", 2000)
+    monkeypatch.setattr(batch, "PARALLEL_MIN_CHARS", 4000)
+    real = batch.RowScreener.screen
+    calls = []
+
+    def interrupted(self: batch.RowScreener, *args: Any) -> batch.Chunk:
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(batch.RowScreener, "screen", interrupted)
+    out, errors = tmp_path / "results.csv", tmp_path / "problems.csv"
+    errors.write_text("old problems\n")
+    code, _, err = batch_cli(capsys, str(data), "-o", str(out), "--errors", str(errors),
+                             "--force", "-j", jobs)
+    assert code == 130
+    assert "interrupted: nothing written" in err and "Traceback" not in err
+    assert len(calls) == 5  # it stopped mid-stream
+    assert not out.exists()
+    assert errors.read_text() == "old problems\n"  # the old file is untouched
+    assert not leftovers(tmp_path)
+
+
+def test_a_missing_input_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = batch_cli(capsys, "/nonexistent/responses.csv")
+    assert code == 2 and "not found" in err
+
+
+def test_an_invalid_rule_set_exits_3(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(Path(MINIMAL).read_text().replace("mood_band == 'high'", "mood_bnd == 'high'"))
+    code, _, err = cli(capsys, "batch", "-r", str(bad), str(MESSY), "--ignore-extra")
+    assert code == 3 and "E201 unknown-name" in err
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def test_encoding_errors_name_the_place_and_encoding(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path) -> None:
+    data = tmp_path / "latin1.csv"
+    data.write_bytes("id,comment\nA,ok\nB,caf\xe9 au lait\n".encode("latin-1"))
+    code, out, err = batch_cli(capsys, str(data))
+    assert code == 1 and out == ""
+    assert f"{data}:3:6: error E414 bad-encoding: the file is not valid UTF-8 (byte 0xe9" in err
+    assert "--encoding" in err
+    code, out, _ = batch_cli(capsys, str(data), "--encoding", "latin-1")
+    assert code == 0 and len(out.splitlines()) == 3
+
+
+def test_utf16_with_bom_and_tabs_is_read_as_excel_writes_it(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "unicode.txt"
+    data.write_bytes("id\tdanger\tdanger_plan\r\nA\tyes\tno\r\n".encode("utf-16"))
+    code, out, _ = batch_cli(capsys, str(data))
+    assert code == 0
+    assert list(csv.DictReader(io.StringIO(out)))[0]["fired_rules"] == "danger_no_plan"
+
+
+def test_an_unknown_encoding_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = batch_cli(capsys, str(MESSY), "--encoding", "klingon")
+    assert code == 2 and "unknown encoding 'klingon'" in err
+
+
+@pytest.mark.parametrize("delimiter,flag", [(";", None), ("\t", None), ("|", None),
+                                            (";", ";"), ("\t", "tab"), ("\t", "\\t")])
+def test_delimiters_are_found_or_given(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                       delimiter: str, flag: str | None) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text(delimiter.join(["id", "danger", "danger_plan", "concerns"]) + "\n"
+                    + delimiter.join(["A", "yes", "yes", "cost,time"]) + "\n")
+    code, out, _ = batch_cli(capsys, str(data), *(["--delimiter", flag] if flag else []))
+    assert code == 0
+    row = next(csv.DictReader(io.StringIO(out)))
+    assert row["level"] == "high" and row["misconceptions"] == "too_expensive"
+
+
+def test_a_bad_delimiter_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = batch_cli(capsys, str(MESSY), "--delimiter", "::")
+    assert code == 2 and "--delimiter" in err
+
+
+def test_id_column_guess_option_and_absence(capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path) -> None:
+    both = write_csv(tmp_path / "both.csv", [["7", "A", "yes", "yes"]],
+                     header=["case", "record_id", "danger", "danger_plan"])
+    code, out, err = batch_cli(capsys, str(both), "--ignore-extra")
+    assert code == 0 and out.startswith("row,record_id,") and "column 'record_id'" in err
+    code, out, _ = batch_cli(capsys, str(both), "--id-column", "CASE", "--ignore-extra")
+    assert code == 0 and out.startswith("row,case,") and "\n1,7,ok," in out
+    code, _, err = batch_cli(capsys, str(both), "--id-column", "caes")
+    assert code == 2 and "did you mean 'case'?" in err
+    none = write_csv(tmp_path / "none.csv", [["yes", "yes"]], header=["danger", "danger_plan"])
+    code, out, err = batch_cli(capsys, str(none))
+    assert code == 0 and out.startswith("row,status,") and "no id column found" in err
+    assert "row 1: no id" in err  # the crisis row, by number
+
+
+def test_duplicate_and_missing_ids_are_warnings(capsys: pytest.CaptureFixture[str],
+                                                tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "d.csv", [["A", "no"], ["B", "no"], [" A ", "no"], ["", "no"],
+                                          ["B", "no"]], header=["id", "danger"])
+    errors = tmp_path / "e.csv"
+    code, _, err = batch_cli(capsys, str(data), "--errors", str(errors))
+    assert code == 0  # every row screened
+    problems = list(csv.DictReader(errors.open()))
+    assert [(p["row"], p["line"], p["code"], p["message"]) for p in problems] == [
+        ("4", "5", "W410", "the row has no id"),
+        ("3", "4", "W411", "id 'A' is also on data row 1"),
+        ("5", "6", "W411", "id 'B' is also on data row 2"),
+    ]
+    assert "W411 x2" in err
+
+
+def test_duplicates_are_found_the_same_across_many_buckets(monkeypatch: pytest.MonkeyPatch,
+                                                          rs: Ruleset, tmp_path: Path) -> None:
+    ids = [f"P{i % 97}" for i in range(500)]
+    data = write_csv(tmp_path / "d.csv", [[i, "no"] for i in ids], header=["id", "danger"])
+
+    def found() -> list[Problem]:
+        problems: list[Problem] = []
+        with open_source(str(data), None) as source:
+            run_batch(rs, source, lambda text: None, BatchOptions(), problems.append)
+        return problems
+
+    one = found()
+    monkeypatch.setattr(batch, "BUCKET_IDS", 7)
+    many = found()
+    assert len(one) == 500 - 97 and one == many
+    assert [p.row for p in many] == sorted(p.row for p in many)
+
+
+def test_empty_input_and_header_only(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    code, _, err = batch_cli(capsys, str(empty))
+    assert code == 1 and "E413 no-header" in err
+    header = write_csv(tmp_path / "header.csv", [])
+    code, out, err = batch_cli(capsys, str(header))
+    assert code == 0 and out.count("\n") == 1 and "0 row(s) screened" in err
+
+
+def test_utf16_without_bom_is_recognised(capsys: pytest.CaptureFixture[str],
+                                         tmp_path: Path) -> None:
+    data = tmp_path / "u16.csv"
+    data.write_bytes("id,danger\nA,no\n".encode("utf-16-le"))
+    code, _, err = batch_cli(capsys, str(data))
+    assert code == 1 and "E414 bad-encoding" in err and "--encoding utf-16" in err
+    code, out, _ = batch_cli(capsys, str(data), "--encoding", "utf-16-le")
+    assert code == 0 and "\n1,A,ok," in out
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_quote_never_closed_fails_the_file(capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                             jobs: str) -> None:
+    monkeypatch.setattr(batch, "BLOCK_CHARS", 64)
+    monkeypatch.setattr(batch, "PARALLEL_MIN_CHARS", 100)
+    data = tmp_path / "q.csv"
+    data.write_text("id,comment\n" + "A,ok\n" * 20 + 'B,"never closed\n' + "C,x\n" * 20)
+    out = tmp_path / "o.csv"
+    code, _, err = batch_cli(capsys, str(data), "-o", str(out), "-j", jobs)
+    # otherwise row B would silently swallow the 20 rows after it
+    assert code == 1 and f"{data}:22:1: error E415 malformed-csv" in err
+    assert "never closed" in err and not out.exists()
+
+
+def test_quoted_line_breaks_keep_rows_and_lines_right(capsys: pytest.CaptureFixture[str],
+                                                      tmp_path: Path) -> None:
+    data = tmp_path / "q.csv"
+    data.write_text('id,comment,drinks\nA,"two\nlines",1\nB,ok,x\n"C,D",ok,2\n')
+    errors = tmp_path / "e.csv"
+    code, out, _ = batch_cli(capsys, str(data), "--errors", str(errors))
+    assert code == 1
+    assert [r["id"] for r in csv.DictReader(io.StringIO(out))] == ["A", "B", "C,D"]
+    problem = next(csv.DictReader(errors.open()))
+    assert (problem["row"], problem["line"], problem["column"]) == ("2", "4", "drinks")
+
+
+def test_progress_bar_only_on_a_terminal(capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    shown: list[str] = []
+
+    class Bar:
+        def __init__(self, what: str, total: int | None):
+            shown.append(what)
+
+        def __enter__(self) -> Bar:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def update(self, rows: int, done: int) -> None:
+            pass
+
+    import iopscreen.cli_batch as cli_batch
+
+    monkeypatch.setattr(cli_batch, "ProgressBar", Bar)
+    args = ["batch", "-r", MINIMAL, str(MESSY), "--ignore-extra", "-o"]
+    cli(capsys, *args, str(tmp_path / "a.csv"))
+    assert shown == []  # stderr is not a terminal here
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    cli(capsys, *args, str(tmp_path / "b.csv"))
+    assert shown == ["screening messy.csv"]
+    cli(capsys, *args, str(tmp_path / "c.csv"), "--no-progress")
+    assert shown == ["screening messy.csv"]
+
+
+# ---------------------------------------------------- parallel and block reading = sequential
+
+
+def messy_rows(n: int) -> str:
+    """Rows with quoted values, CRLF, a quoted line break, stray quotes, blanks, errors and
+    repeated ids."""
+    lines = ["id,danger,danger_plan,mood_1,mood_2,mood_3,comment,drinks,concerns"]
+    for i in range(n):
+        comment = ('"said ""fine""\r\nthen left"' if i == n // 2
+                   else '"late, again"' if i % 7 == 0 else '5" tall' if i % 13 == 0 else "")
+        lines.append(",".join([f"P{i % (n - 5)}", ["no", "yes", "", "declined"][i % 4],
+                               ["yes", "no", ""][i % 3], ["0", "Some days", "2", "9"][i % 4],
+                               str(i % 3), "Often" if i % 5 else "", comment,
+                               str(i % 40) if i % 11 else "many", "cost|time" if i % 6 else ""]))
+        if i % 50 == 0:
+            lines.append(",,,,,,,,")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def run_all(rs: Ruleset, path: Path, jobs: int, fmt: str = "csv") -> tuple[str, list[Problem]]:
+    out: list[str] = []
+    problems: list[Problem] = []
+    with open_source(str(path), None) as source:
+        run_batch(rs, source, out.append, BatchOptions(fmt=fmt, jobs=jobs), problems.append)
+    return "".join(out), problems
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_blocks_and_workers_give_what_one_reader_gives(monkeypatch: pytest.MonkeyPatch,
+                                                       rs: Ruleset, tmp_path: Path,
+                                                       fmt: str) -> None:
+    data = tmp_path / "m.csv"
+    data.write_bytes(messy_rows(1200).encode("utf-8"))
+    monkeypatch.setattr(batch, "BLOCK_CHARS", 10 ** 9)  # one block: the csv reader reads all
+    expected = run_all(rs, data, 1, fmt)
+    monkeypatch.setattr(batch, "BLOCK_CHARS", 997)
+    monkeypatch.setattr(batch, "PARALLEL_MIN_CHARS", 2000)
+    for jobs in (1, 2, 3):
+        assert run_all(rs, data, jobs, fmt) == expected
+    assert len(expected[1]) > 100 and '"' in data.read_text()
+
+
+def test_lone_carriage_returns_are_read_as_line_ends(monkeypatch: pytest.MonkeyPatch,
+                                                     rs: Ruleset, tmp_path: Path) -> None:
+    data = tmp_path / "mac.csv"
+    data.write_bytes(b"id,danger,danger_plan\rA,yes,yes\rB,no,\r")
+    monkeypatch.setattr(batch, "BLOCK_CHARS", 8)
+    text, problems = run_all(rs, data, 1)
+    assert [line.split(",")[1] for line in text.splitlines()[1:]] == ["A", "B"]
+    assert problems == []
+
+
+# ------------------------------------------------------------ batch = screening row by row
+
+CELLS = {
+    "danger": ["yes", "no", "Y", "N", "TRUE", "false", "1", "0", "", "declined", "maybe"],
+    "danger_plan": ["yes", "no", "", "Refused", "nope"],
+    "mood_1": ["0", "1", "2", "Not at all", "some days", "MOST DAYS", "", "3", "declined"],
+    "mood_2": ["0", "1", "2", "Some days", "", " 2 "],
+    "mood_3": ["0", "1", "2", "Never", "Often", "", "sometimes"],
+    "trauma": ["yes", "no", ""],
+    "tr_1": ["yes", "no", "", "t"],
+    "tr_2": ["yes", "no", ""],
+    "sex": ["male", "female", "Male", "", "other"],
+    "drinks": ["0", "7", "10", "12", "100", "101", "-1", "", "8.0", "ten", "declined"],
+    "concerns": ["cost", "time", "cost|time", "Cost; Time", "none", "", "money", "time,cost"],
+    "comment": ["", "ok", "a;b", 'said "no"', "declined"],
+}
+row_strategy = st.fixed_dictionaries({q: st.sampled_from(v) for q, v in CELLS.items()})
+
+
+def expected_row(rs: Ruleset, cells: dict[str, str]) -> dict[str, Any]:
+    """What screening this row on its own gives: the engine on its valid cells."""
+    valid: dict[str, str] = {}
+    bad = []
+    for q, text in cells.items():
+        try:
+            coerce_answers(rs, {q: text})
+            valid[q] = text
+        except Exception:  # noqa: BLE001 - an invalid cell: reported, screened as unanswered
+            bad.append(q)
+    result = screen(rs, coerce_answers(rs, valid))
+    return {
+        "status": "error" if bad else "ok", "level": result.level, "crisis": result.crisis,
+        "flags": list(result.flag_ids), "provisional": result.provisional,
+        "possible_level": result.possible_level, "deciding_questions": list(result.deciding),
+        "fired_rules": [r.id for r in result.fired],
+        "misconceptions": [m.id for m in result.misconceptions],
+        **{f"{s.id}_score": s.score for s in result.scores},
+        **{f"{s.id}_band": s.band for s in result.scores},
+        "ignored_answers": list(result.ignored),
+        "errors": [q for q in QUESTIONS if q in bad],
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(row_strategy, min_size=1, max_size=25))
+def test_batch_equals_screening_each_row_on_its_own(rows: list[dict[str, str]]) -> None:
+    rs = load_ruleset(DATA / "minimal.yaml")
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
+    writer.writerow(["id", *QUESTIONS])
+    for i, row in enumerate(rows):
+        writer.writerow([f"R{i}", *(row[q] for q in QUESTIONS)])
+    source = batch_input.Source("rows.csv", io.TextIOWrapper(io.BytesIO(
+        text.getvalue().encode("utf-8-sig")), encoding="utf-8-sig", newline=""),
+        io.BytesIO(), "utf-8-sig", None, None)
+    out: list[str] = []
+    run_batch(rs, source, out.append, BatchOptions(fmt="jsonl"), lambda p: None)
+    got = [json.loads(line) for line in "".join(out).splitlines()]
+    assert len(got) == len(rows)
+    for i, (row, obj) in enumerate(zip(rows, got)):
+        want = expected_row(rs, row)
+        assert obj["row"] == i + 1 and obj["id"] == f"R{i}"
+        assert [e["column"] for e in obj.pop("errors")] == want.pop("errors")
+        assert {k: obj[k] for k in want} == want, row
+
+
+# ------------------------------------------------------------------------------ template
+
+
+def test_template_and_data_dictionary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "responses.csv"
+    code, _, err = cli(capsys, "template", "-r", MINIMAL, "-o", str(target))
+    assert code == 0
+    assert target.read_text() == "id," + ",".join(QUESTIONS) + "\n"
+    dictionary = tmp_path / "responses.dictionary.csv"
+    raw = dictionary.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel shows labels right
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert [r["column"] for r in rows] == ["id", *QUESTIONS]
+    mood = next(r for r in rows if r["column"] == "mood_1")
+    assert mood["type"] == "choice" and mood["allowed_values"] == \
+        "0=Not at all; 1=Some days; 2=Most days"
+    assert mood["required"] == "yes" and mood["question"] == "Low mood?"
+    drinks = next(r for r in rows if r["column"] == "drinks")
+    assert drinks["range"] == "0-100" and drinks["type"] == "integer"
+    plan = next(r for r in rows if r["column"] == "danger_plan")
+    assert plan["asked_when"] == "danger"
+    assert next(r for r in rows if r["column"] == "sex")["required"] == "no"
+    assert "blank = unanswered" in mood["notes"] and "declined" in mood["notes"]
+    assert "responses.dictionary.csv" in err
+    # the template is what batch expects: filled in, it screens without --ignore-extra
+    with target.open("a") as handle:
+        handle.write("P1,yes,yes" + "," * (len(QUESTIONS) - 2) + "\n")
+    code, out, _ = batch_cli(capsys, str(target))
+    assert code == 0 and ",high,true,crisis," in out
+    code, _, err = cli(capsys, "template", "-r", MINIMAL, "-o", str(target))
+    assert code == 2 and "already exists" in err
+
+
+def test_template_to_stdout_with_semicolons(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "template", "-r", MINIMAL, "-d", ";", "--id-column", "client")
+    assert code == 0 and out == "client;" + ";".join(QUESTIONS) + "\n"
+
+
+def test_atomic_output_cleans_up_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "r.csv"
+    with pytest.raises(RuntimeError):
+        with batch_output.AtomicOutput(target) as handle:
+            handle.write("half")
+            raise RuntimeError("boom")
+    assert not target.exists() and os.listdir(tmp_path) == []
