@@ -574,3 +574,25 @@ def test_atomic_output_cleans_up_on_failure(tmp_path: Path) -> None:
             handle.write("half")
             raise RuntimeError("boom")
     assert not target.exists() and os.listdir(tmp_path) == []
+
+
+def test_save_keeps_each_valid_row_as_a_record(capsys: pytest.CaptureFixture[str],
+                                               tmp_path: Path) -> None:
+    db = tmp_path / "records.db"
+    code, _, err = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(tmp_path / "r.csv"),
+                             "--save", "--db", str(db), "--counselor", "ana")
+    assert code == 1
+    assert "saved 6 record(s)" in err and "not saved: 3 row(s) with errors" in err
+    code, out, _ = cli(capsys, "records", "show", "1", "--db", str(db), "--format", "json",
+                       "-r", MINIMAL)
+    record = json.loads(out)
+    assert record["source"] == "batch" and record["counselor"] == "ana"
+    results = list(csv.DictReader((tmp_path / "r.csv").open(encoding="utf-8")))
+    first_ok = next(r for r in results if r["status"] == "ok")
+    assert record["client"] == first_ok["Client ID"]
+    assert record["result"]["level"] == first_ok["level"]
+
+
+def test_save_needs_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = batch_cli(capsys, "-", "--save", "--db", str(tmp_path / "r.db"))
+    assert code == 2 and "--save needs an input file" in err

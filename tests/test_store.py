@@ -346,7 +346,7 @@ def test_records_list_filters_by_client_and_date(capsys: pytest.CaptureFixture[s
     code, out, _ = cli(capsys, "records", "list", "--db", str(db))
     assert code == 0
     assert out.count("C-1") == 2 and "C-2" in out and "3 record(s)" in out
-    assert "2026-01-05 09:30" in out and "Middle" in out
+    assert "2026-01-05 09:30" in out and " mid " in out
     c2 = next(line for line in out.splitlines() if "C-2" in line)
     assert " yes " in c2  # provisional: the plan question was declined
     code, out, _ = cli(capsys, "records", "list", "--db", str(db), "--client", "C-1",

@@ -18,7 +18,7 @@ import typer
 
 from . import batch, batch_input, batch_output
 from .batch import BatchOptions, Problem, Tally
-from .cli import EXIT_DATA, EXIT_OK, RulesetOpt, app, open_ruleset
+from .cli import EXIT_DATA, EXIT_OK, DbOpt, RulesetOpt, app, open_ruleset
 from .console import ProgressBar, make_console
 from .errors import Interrupted, UsageError
 from .files import write_text_atomic
@@ -84,6 +84,10 @@ def batch_command(
     jobs: int = typer.Option(0, "--jobs", "-j", min=0, metavar="N", show_default=False,
                              help="Processes for large inputs (default: one per core; 1: "
                                   "none)."),
+    save: bool = typer.Option(False, "--save", help="Also keep each valid row as a record in "
+                              "the record store (client = the row's id)."),
+    counselor: str = typer.Option("", "--counselor", help="Counselor's name or id, for --save."),
+    db: Optional[Path] = DbOpt,
 ) -> None:
     """Screen every row of a CSV file of responses; one result row per input row.
 
@@ -98,6 +102,9 @@ def batch_command(
                            id_column=id_column, ignore_extra=ignore_extra,
                            show_values=show_values, jobs=jobs or default_jobs())
     batch_input.resolve_encoding(encoding)
+    if save and input_file == "-":
+        raise UsageError("--save needs an input file, not standard input",
+                         hint="save the CSV to a file first; rows are re-read to be saved")
     batch_output.check_paths(input_file, [("output", output), ("errors file", errors_file)], force)
     ruleset = open_ruleset(ruleset_path)
     source = batch_input.open_source(input_file, encoding, stdin=sys.stdin.buffer)
@@ -136,7 +143,24 @@ def batch_command(
         if out_file is None:
             sys.stdout.flush()
     _print_summary(ruleset, source.name, output, errors_file, tally, shown)
+    if save:
+        _save(ruleset, input_file, encoding, options, counselor, db)
     raise typer.Exit(EXIT_DATA if tally.error_rows else EXIT_OK)
+
+
+def _save(ruleset: Ruleset, input_file: str, encoding: Optional[str], options: BatchOptions,
+          counselor: str, db: Optional[Path]) -> None:
+    from .batch_save import save_rows
+    from .store import open_store, resolve_db_path, utc_now
+
+    with open_store(resolve_db_path(db), now=utc_now) as store:
+        count = save_rows(ruleset, input_file, store, encoding=encoding,
+                          delimiter=options.delimiter, id_column=options.id_column,
+                          ignore_extra=options.ignore_extra, counselor=counselor)
+    skipped = (f"; not saved: {count.skipped_invalid} row(s) with errors"
+               if count.skipped_invalid else "")
+    make_console(stderr=True).print(f"saved {count.saved} record(s) in {store.path}{skipped}",
+                                    markup=False, soft_wrap=True)
 
 
 def _run(ruleset: Ruleset, source: batch_input.Source, write: Callable[[str], object],

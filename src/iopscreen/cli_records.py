@@ -130,11 +130,14 @@ def records_list(
     if not found:
         out.print(f"No records match in {store.path}.", markup=False, soft_wrap=True)
         return
-    table = _table("ID", "Ver", "Client", "Counselor", "Date (UTC)", "Level", "Provisional",
+    # Level ids and a yes/no column keep one record to one line at 80 columns.
+    table = _table("ID", "Ver", "Client", "Counselor", "Date (UTC)", "Level", "Prov.",
                    "Flags")
+    table.columns[4].no_wrap = table.columns[5].no_wrap = True
+    table.columns[7].overflow = "fold"
     for r in found:
         table.add_row(str(r.id), str(r.version), r.client or "-", r.counselor or "-",
-                      _when(r.screened_utc), r.level_label, "yes" if r.provisional else "no",
+                      _when(r.screened_utc), r.level, "yes" if r.provisional else "no",
                       ", ".join(r.flag_ids) or "-")
     out.print(table)
     out.print(f"{len(found)} record(s) in {store.path}", markup=False, soft_wrap=True)
