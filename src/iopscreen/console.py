@@ -185,7 +185,7 @@ def _print_rule(console: Console, rule, ruleset: Ruleset) -> None:  # type: igno
     head = Text("  * ")
     head.append(rule.title, style="bold")
     head.append(f"  ({'; '.join(effect)})", style="dim")
-    console.print(head)
+    _p(console, head)
     _p(console, Text(f"      {rule.reason}"))
     if rule.evidence:
         ev = ", ".join(f"{e.name} = {e.value}" for e in rule.evidence)

@@ -182,9 +182,10 @@ class QuestionaryPrompter:
         width = max(shutil.get_terminal_size((80, 24)).columns - 8, 40)
         for i, (qid, text, shown) in enumerate(items, 1):
             answer = shown if len(shown) <= 22 else shown[:21] + "~"
-            room = width - len(answer) - 7
+            room = width - 22 - 7
             short = text if len(text) <= room else text[: room - 3] + "..."
-            choices.append(Choice(f"{i:>2}. {short} = {answer}", value=qid, shortcut_key=True))
+            choices.append(Choice(f"{i:>2}. {short.ljust(room)} = {answer}", value=qid,
+                                  shortcut_key=True))
         return str(questionary.select("Review the answers", choices=choices, style=STYLE,
                                       qmark=">", use_shortcuts=False, use_arrow_keys=True,
                                       instruction="(arrows, then Enter)",
