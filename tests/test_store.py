@@ -485,8 +485,8 @@ def test_progress_command(capsys: pytest.CaptureFixture[str], db: Path,
     assert code == 0, err
     assert "Progress of client C-1: 2 screening(s), 2026-01-05 to 2026-02-05" in out
     rows = [line.split() for line in out.splitlines() if line.startswith("2026-")]
-    assert rows == [["2026-01-05", str(seeded[0].id), "Middle", "no", "6", "0"],
-                    ["2026-02-05", str(seeded[1].id), "Low", "no", "0", "0"]]
+    assert rows == [["2026-01-05", str(seeded[0].id), "mid", "no", "6", "0"],
+                    ["2026-02-05", str(seeded[1].id), "low", "no", "0", "0"]]
     assert "Mood    █▁  6 to 0 of 6" in out
     assert "Level: Middle -> Low" in out
     assert ("Mood: 6 -> 0, down 6: at least the minimal important difference (2 points), "

@@ -379,7 +379,7 @@ def progress_command(
                    style="bold"))
     table = _table("Date (UTC)", "Record", "Level", "Prov.", *(s.short for s in progress.series))
     for i, r in enumerate(records):
-        table.add_row(r.screened_utc[:10], str(r.id), r.level_label,
+        table.add_row(r.screened_utc[:10], str(r.id), r.level,
                       "yes" if r.provisional else "no",
                       *("?" if s.values[i] is None else f"{s.values[i]:g}"
                         for s in progress.series))
