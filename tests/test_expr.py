@@ -306,3 +306,11 @@ def test_no_input_reaches_dangerous_names(name: str, shape: str) -> None:
 def test_runtime_namespace_has_no_builtins() -> None:
     ns = expr.runtime_namespace()
     assert ns["__builtins__"] == {}
+
+
+def test_a_score_name_with_a_suffix_suggests_the_score() -> None:
+    symbols = {**SYMBOLS, "phq9": Symbol("phq9", expr.T_NUM, "score"),
+               "phq9_9_today": Symbol("phq9_9_today", expr.T_BOOL, "question")}
+    with pytest.raises(ExprRejected) as info:
+        expr.parse("phq9_total >= 20", symbols)
+    assert info.value.problem.hint == "did you mean 'phq9'?"

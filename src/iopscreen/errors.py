@@ -133,5 +133,12 @@ class Problems:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return a hint naming the closest candidate, or '' when nothing is close."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    options = list(candidates)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if close and difflib.SequenceMatcher(None, word, close[0]).ratio() >= 0.8:
+        return f"did you mean '{close[0]}'?"  # a near spelling: 'mood_bnd' -> 'mood_band'
+    # 'phq9_total' for the score 'phq9': a defined name plus a suffix beats a loose match.
+    stems = [c for c in options if word.startswith(c + "_") or word.startswith(c + ".")]
+    if stems:
+        return f"did you mean '{max(stems, key=len)}'?"
     return f"did you mean '{close[0]}'?" if close else ""
