@@ -23,6 +23,7 @@ from iopscreen.batch import BatchOptions, Problem, run_batch
 from iopscreen.batch_input import open_source
 from iopscreen.cli import run
 from iopscreen.engine import screen
+from iopscreen.files import AtomicOutput
 from iopscreen.ruleset import load_ruleset
 from iopscreen.ruleset.model import Ruleset
 
@@ -570,7 +571,7 @@ def test_template_to_stdout_with_semicolons(capsys: pytest.CaptureFixture[str]) 
 def test_atomic_output_cleans_up_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "r.csv"
     with pytest.raises(RuntimeError):
-        with batch_output.AtomicOutput(target) as handle:
+        with AtomicOutput(target) as handle:
             handle.write("half")
             raise RuntimeError("boom")
     assert not target.exists() and os.listdir(tmp_path) == []

@@ -122,3 +122,11 @@ class _Collector:
 
     def flush(self) -> None:
         pass
+
+
+def test_an_unwritable_output_is_refused_before_the_interview(home: Path) -> None:
+    child = spawn(home, "-o", "/nonexistent-folder/result.json")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
+    assert "cannot write the result" in (child.before or "")

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from itertools import compress
 from pathlib import Path
@@ -222,49 +221,6 @@ class JsonEncoder(JsonlEncoder):
 
 ENCODERS: dict[str, type[CsvEncoder] | type[JsonlEncoder]] = {
     "csv": CsvEncoder, "jsonl": JsonlEncoder, "json": JsonEncoder}
-
-
-class AtomicOutput:
-    """A text file written under a temporary name beside ``path`` and renamed into place by
-    :meth:`commit`; closing without committing removes it, so nothing is ever half-written.
-
-    Created owner-only (0600): batch results and problems are health data.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._tmp: str | None = None
-        self.handle: IO[str] | None = None
-
-    def __enter__(self) -> IO[str]:
-        directory = self.path.parent if str(self.path.parent) else Path(".")
-        try:  # mkstemp creates the file 0600
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                             dir=directory)
-        except OSError as exc:
-            raise UsageError(f"cannot write '{self.path}': {exc.strerror}",
-                             hint="check that the folder exists and you may write to it") from None
-        self.handle = open(fd, "w", encoding="utf-8", newline="",  # noqa: SIM115
-                           buffering=1 << 20)
-        return self.handle
-
-    def commit(self) -> None:
-        assert self.handle is not None and self._tmp is not None
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        os.replace(self._tmp, self.path)
-        self._tmp = None
-
-    def __exit__(self, *exc: object) -> None:
-        if self._tmp is not None:
-            if self.handle is not None:
-                self.handle.close()
-            try:
-                os.unlink(self._tmp)
-            except FileNotFoundError:
-                pass
-            self._tmp = None
 
 
 def check_paths(input_path: str, outputs: Sequence[tuple[str, str | None]], force: bool) -> None:

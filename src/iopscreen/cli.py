@@ -12,6 +12,7 @@ Exit codes (also in the README):
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -268,6 +269,11 @@ def screen_command(
         raise UsageError("'iopscreen screen' is interactive and needs a terminal",
                          hint="to screen answers from a file use 'iopscreen evaluate --answers "
                               "FILE' (or 'iopscreen batch FILE.csv' for many)")
+    if output is not None and not os.access(output.parent if str(output.parent) else ".",
+                                            os.W_OK):
+        # Found out now, not after a whole interview.
+        raise UsageError(f"cannot write the result to '{output}': its folder is missing or "
+                         "not writable", hint="give --output a path in an existing folder")
     ruleset = open_ruleset(ruleset_path)
     console = make_console()
     prompter = QuestionaryPrompter(lambda text: console.print(text, markup=False))

@@ -21,7 +21,7 @@ from .batch import BatchOptions, Problem, Tally
 from .cli import EXIT_DATA, EXIT_OK, DbOpt, RulesetOpt, app, open_ruleset
 from .console import ProgressBar, make_console
 from .errors import Interrupted, UsageError
-from .files import write_text_atomic
+from .files import AtomicOutput, write_text_atomic
 from .ruleset.model import Ruleset
 
 PROBLEMS_SHOWN = 20  # problems listed on stderr; all of them go to --errors
@@ -109,8 +109,8 @@ def batch_command(
     ruleset = open_ruleset(ruleset_path)
     source = batch_input.open_source(input_file, encoding, stdin=sys.stdin.buffer)
     shown: list[Problem] = []
-    out_file = batch_output.AtomicOutput(Path(output)) if output != "-" else None
-    err_file = batch_output.AtomicOutput(Path(errors_file)) if errors_file else None
+    out_file = AtomicOutput(Path(output)) if output != "-" else None
+    err_file = AtomicOutput(Path(errors_file)) if errors_file else None
     with source, ExitStack() as stack:
         write = stack.enter_context(out_file).write if out_file else sys.stdout.write
         sink = batch_output.ProblemWriter(stack.enter_context(err_file)) if err_file else None

@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import IO
+
+from .errors import UsageError
 
 ENV_HOME = "IOPSCREEN_HOME"
 
@@ -32,23 +35,66 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` atomically (temp file + rename) with permissions ``mode``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+class AtomicOutput:
+    """A text file written under a temporary name beside ``path`` and renamed into place by
+    :meth:`commit`; leaving the ``with`` block without committing removes it, so nothing is
+    ever half-written. Created with permissions ``mode`` (default 0600: answers are health
+    data). Raises :class:`UsageError` when the folder is missing or not writable.
+    """
+
+    def __init__(self, path: Path, mode: int = 0o600):
+        self.path = path
+        self.mode = mode
+        self._tmp: str | None = None
+        self.handle: IO[str] | None = None
+
+    def __enter__(self) -> IO[str]:
+        directory = self.path.parent if str(self.path.parent) else Path(".")
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                             dir=directory)
+        except OSError as exc:
+            raise UsageError(f"cannot write '{self.path}': {exc.strerror}",
+                             hint="check that the folder exists and you may write to it") from None
+        os.fchmod(fd, self.mode)
+        self.handle = open(fd, "w", encoding="utf-8", newline="",  # noqa: SIM115
+                           buffering=1 << 20)
+        return self.handle
+
+    def commit(self) -> None:
+        assert self.handle is not None and self._tmp is not None
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp is not None:
+            if self.handle is not None:
+                self.handle.close()
+            try:
+                os.unlink(self._tmp)
+            except FileNotFoundError:
+                pass
+            self._tmp = None
+
+
+def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write ``text`` to ``path`` atomically (temp file + rename) with permissions ``mode``.
+
+    A missing folder is created (for ``-o reports/c1.html``). Raises :class:`UsageError` when
+    it cannot be created or written to.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the folder of '{path}': {exc.strerror}",
+                         hint="check the path and your permissions") from None
+    output = AtomicOutput(path, mode)
+    with output as handle:
+        handle.write(text)
+        output.commit()
 
 
 def write_private(path: Path, text: str) -> None:

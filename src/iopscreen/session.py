@@ -101,12 +101,6 @@ def run_session(
 
     console.print()
     render_screening(console, result, ruleset, interview.answers)
-    meta = {"client": client, "counselor": counselor,
-            "completed": now().isoformat(timespec="seconds"), "draft_id": draft_id}
-    if options.output is not None:
-        write_private(options.output, json.dumps({**result.to_json(), "session": meta},
-                                                 indent=2, ensure_ascii=False))
-        console.print(Text(f"Result written to {options.output} (owner-only file)."))
     if options.save:
         # Saved before the draft goes: if the store fails, the draft is still there to resume.
         from .store import open_store, resolve_db_path, save_screening
@@ -115,6 +109,12 @@ def run_session(
             record = save_screening(store, ruleset, result, interview.answers, client=client,
                                     counselor=counselor, source="interview")
         console.print(Text(f"Saved as record {record.id} (iopscreen records show {record.id})."))
+    if options.output is not None:
+        meta = {"client": client, "counselor": counselor,
+                "completed": now().isoformat(timespec="seconds"), "draft_id": draft_id}
+        write_private(options.output, json.dumps({**result.to_json(), "session": meta},
+                                                 indent=2, ensure_ascii=False))
+        console.print(Text(f"Result written to {options.output} (owner-only file)."))
     drafts.delete_draft(draft_id)
     return result
 
