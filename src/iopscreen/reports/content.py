@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from ..engine import Evidence  # the same record the engine puts in a result
 from ..errors import IopscreenError
 from ..ruleset.model import SEVERITIES, Ruleset
 
@@ -45,13 +46,6 @@ class FlagLine:
     severity: str
     label: str
     rules: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Evidence:
-    name: str
-    value: str
-    kind: str
 
 
 @dataclass(frozen=True)
@@ -278,7 +272,7 @@ def _reason(rule: Mapping[str, Any], labels: _Labels) -> Reason:
     return Reason(
         rule["id"], rule["title"], labels.effect(rule["min_level"], rule["flags"], "Minimum"),
         " ".join(str(rule["reason"]).split()),
-        tuple(Evidence(e["name"], e["value"], e["kind"]) for e in rule["evidence"]),
+        tuple(Evidence(e["name"], e["kind"], e["value"]) for e in rule["evidence"]),
         tuple(rule["sources"]),
     )
 
