@@ -464,6 +464,28 @@ def test_lone_carriage_returns_are_read_as_line_ends(monkeypatch: pytest.MonkeyP
     assert problems == []
 
 
+LINE_CELLS = ["a", "", "b c", '"q, 1"', '"say ""hi"""', '""']
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(st.lists(st.sampled_from(LINE_CELLS), min_size=1, max_size=4), max_size=12),
+       final_newline=st.booleans())
+def test_split_lines_reads_what_a_csv_reader_reads(lines: list[list[str]],
+                                                   final_newline: bool) -> None:
+    """Blocks are split line by line, quoted lines by a csv reader: the records are exactly
+    those a csv reader gives, whatever mix of quoted, plain and blank lines."""
+    text = "\n".join(",".join(cells) for cells in lines) + ("\n" if final_newline else "")
+    if not final_newline and lines and lines[-1] == [""]:
+        text += "\n"  # a last blank line without its line end is no line at all
+    expected = [r if r else [""] for r in csv.reader(io.StringIO(text, newline=""))]
+    assert list(batch._split_lines(text, ",")) == expected
+
+
+def test_split_lines_refuses_a_line_that_is_not_one_record() -> None:
+    with pytest.raises(batch._NotOneLine):
+        list(batch._split_lines('a,b\n"open,c\nd"\n', ","))
+
+
 # ------------------------------------------------------------ batch = screening row by row
 
 CELLS = {

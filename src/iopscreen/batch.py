@@ -27,11 +27,11 @@ import tempfile
 from collections import deque
 from dataclasses import dataclass, field
 from functools import reduce
-from itertools import compress, islice, repeat
+from itertools import chain, compress, islice, repeat
 from operator import is_, itemgetter, or_
 from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
-from .answers import AnswerParser, InvalidAnswer
+from .answers import DECLINED_TOKENS, AnswerParser, InvalidAnswer
 from .batch_input import (
     E_EMPTY,
     E_ENCODING,
@@ -141,6 +141,7 @@ class Chunk:
 # ---------------------------------------------------------------------------------- screener
 
 _MISS = object()
+_DECLINED = object()  # a declined cell, in the values fill_marked returns
 BLANK, FAILED = 1, 2
 _NO_DECLINED: set[str] = set()  # shared by rows with nothing declined; the program only discards
 
@@ -222,19 +223,27 @@ class RowScreener:
         assert all(program.slots[q] == i for i, q in enumerate(ruleset.questions))
         self.encoder = ENCODERS[options.fmt](ruleset, layout)
         self.ncols = len(layout.header)
-        self.columns: list[tuple[int, int, str, AnswerParser, dict[str, Any]]] = []
+        self.columns: list[tuple[int, int, str, AnswerParser, dict[str, Any],
+                                 dict[str, Any]]] = []
         tables: list[dict[str, Any] | None] = []
+        marked: list[dict[str, Any] | None] = []
         for qid, question in ruleset.questions.items():
             col = layout.question_index.get(qid)
             if col is None:
                 tables.append(None)
+                marked.append(None)
                 continue
             parser = AnswerParser(question)
             table = _parse_table(parser)
+            with_declined = {**table, **_declined_forms(parser)}
             tables.append(table)
-            self.columns.append((col, program.slots[qid], qid, parser, table))
-        self.fill = _compile_fill([layout.question_index.get(q) for q in ruleset.questions],
-                                  tables, program.size)
+            marked.append(with_declined)
+            self.columns.append((col, program.slots[qid], qid, parser, table, with_declined))
+        columns = [layout.question_index.get(q) for q in ruleset.questions]
+        self.fill = _compile_fill(columns, tables, program.size)
+        # The same with declined answers as _DECLINED: a row with one is no slower to read.
+        self.fill_marked = _compile_fill(columns, marked, program.size)
+        self.qids = tuple(ruleset.questions)
         score_slots = [program.slots[n] for inst in ruleset.instruments
                        for n in (inst.id, f"{inst.id}_band")]
         self.score_values: Callable[[list[Any]], Iterable[Any]] = (
@@ -249,7 +258,7 @@ class RowScreener:
         v: list[Any] = [None] * self.program.size
         declined: set[str] = set()
         bad: list[tuple[int, str, str, str, str]] = []
-        for col, slot, qid, parser, table in self.columns:
+        for col, slot, qid, parser, table, with_declined in self.columns:
             cell = r[col]
             hit = table.get(cell, _MISS)
             if hit is not _MISS:
@@ -266,8 +275,18 @@ class RowScreener:
             value = None if answer is None else answer.value
             v[slot] = value
             if len(table) < TABLE_LIMIT:
-                table[cell] = value
+                table[cell] = with_declined[cell] = value
         return v, declined, bad
+
+    def marked_fill(self, r: list[str]) -> tuple[list[Any], set[str]]:
+        """Values and declined questions of a record whose cells are all in the tables but
+        some declined. Raises KeyError for a cell that is not (the slow path's cue)."""
+        v = self.fill_marked(r)
+        slots = list(compress(range(len(self.qids)), map(is_, v, repeat(_DECLINED))))
+        for slot in slots:
+            v[slot] = None
+        qids = self.qids
+        return v, {qids[slot] for slot in slots}
 
     def screen(self, records: Iterable[list[str]], reader: Any, first_row: int,
                line_offset: int) -> Chunk:
@@ -315,14 +334,17 @@ class RowScreener:
                     ids.append(rid)
                 else:
                     rid = ""
+                errors: tuple[tuple[str, str], ...] = ()
                 try:
                     v = fill(r)
                     declined = _NO_DECLINED
-                    errors: tuple[tuple[str, str], ...] = ()
                 except KeyError:
-                    v, declined, bad = self.slow_fill(r)
-                    errors = self._cell_problems(problems, tally, row, rid, r, bad, lines,
-                                                 line_offset, first_row)
+                    try:
+                        v, declined = self.marked_fill(r)
+                    except KeyError:
+                        v, declined, bad = self.slow_fill(r)
+                        errors = self._cell_problems(problems, tally, row, rid, r, bad, lines,
+                                                     line_offset, first_row)
                 truths, mt, asks, ignored = run(v, declined)
                 # What the truths decide (see Decision), inline: it runs once a row.
                 fired = reduce(or_, compress(effect, truths), 0)
@@ -459,6 +481,17 @@ def _parse_table(parser: AnswerParser) -> dict[str, Any]:
         elif not answer.declined:
             table[text] = answer.value
     return table
+
+
+def _declined_forms(parser: AnswerParser) -> dict[str, Any]:
+    """The usual spellings of the declined tokens -> _DECLINED, each checked with ``parser``."""
+    forms: dict[str, Any] = {}
+    for token in DECLINED_TOKENS:
+        for text in (token, token.upper(), token.capitalize()):
+            answer = parser.parse(text)
+            if answer is not None and answer.declined:
+                forms[text] = _DECLINED
+    return forms
 
 
 def _compile_fill(columns: Sequence[int | None], tables: Sequence[dict[str, Any] | None],
@@ -838,23 +871,45 @@ def _worker_screen(text: str, first_row: int, line_offset: int) -> Chunk:
     delimiter: str = _WORKER["delimiter"]
     plain = text.replace("\r\n", "\n") if "\r" in text else text
     if "\r" not in plain:
-        lines = plain.split("\n")
-        if plain.endswith("\n"):
-            lines.pop()
-
-        def one(line: str) -> list[str]:
-            try:
-                return next(csv.reader([line], delimiter=delimiter, strict=True))
-            except csv.Error:
-                raise _NotOneLine from None
-
-        records = (line.split(delimiter) if '"' not in line else one(line) for line in lines)
         try:
-            return screener.screen(records, None, first_row, line_offset)
+            records = _split_lines(plain, delimiter)
         except _NotOneLine:
             pass
+        else:
+            return screener.screen(records, None, first_row, line_offset)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     return screener.screen(reader, reader, first_row, line_offset)
+
+
+def _split_lines(plain: str, delimiter: str) -> Iterator[list[str]]:
+    """The records of ``plain`` (lines ending in LF), each line one record: a line without
+    quotes split on the delimiter, a line with quotes read by a strict csv reader. The runs of
+    lines between quoted ones are split at C speed, as they are screened (a list of them all
+    would keep the garbage collector busy). Raises :class:`_NotOneLine`."""
+    records: list[Iterable[list[str]]] = []
+    pos, end_all = 0, len(plain)
+    while pos < end_all:
+        quote = plain.find('"', pos)
+        if quote < 0:
+            rest = plain[pos:]
+            lines = rest.split("\n")
+            if rest.endswith("\n"):
+                lines.pop()
+            records.append(map(str.split, lines, repeat(delimiter)))
+            break
+        start = plain.rfind("\n", pos, quote) + 1 or pos  # the quoted line's first character
+        if start > pos:
+            records.append(map(str.split, plain[pos:start - 1].split("\n"), repeat(delimiter)))
+        end = plain.find("\n", quote)
+        if end < 0:
+            end = end_all
+        try:
+            records.append([next(csv.reader([plain[start:end]], delimiter=delimiter,
+                                            strict=True))])
+        except (csv.Error, StopIteration):
+            raise _NotOneLine from None
+        pos = end + 1
+    return chain.from_iterable(records)
 
 
 class _NotOneLine(Exception):
