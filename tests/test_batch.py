@@ -203,16 +203,16 @@ def test_ctrl_c_leaves_no_partial_file_and_exits_130(
                      [[f"P{i}", "no", "", "0", "1", "2"] + [""] * 6 for i in range(3000)])
     monkeypatch.setattr(batch, "BLOCK_CHARS", 2000)
     monkeypatch.setattr(batch, "PARALLEL_MIN_CHARS", 4000)
-    real = batch.RowScreener.screen
+    real = batch._Run._merge
     calls = []
 
-    def interrupted(self: batch.RowScreener, *args: Any) -> batch.Chunk:
+    def interrupted(self: batch._Run, chunk: batch.Chunk) -> None:
         calls.append(1)
-        if len(calls) == 5:
+        if len(calls) == 5:  # Ctrl-C reaches the process that writes (workers ignore it)
             raise KeyboardInterrupt
-        return real(self, *args)
+        real(self, chunk)
 
-    monkeypatch.setattr(batch.RowScreener, "screen", interrupted)
+    monkeypatch.setattr(batch._Run, "_merge", interrupted)
     out, errors = tmp_path / "results.csv", tmp_path / "problems.csv"
     errors.write_text("old problems\n")
     code, _, err = batch_cli(capsys, str(data), "-o", str(out), "--errors", str(errors),
@@ -452,6 +452,29 @@ def test_blocks_and_workers_give_what_one_reader_gives(monkeypatch: pytest.Monke
     for jobs in (1, 2, 3):
         assert run_all(rs, data, jobs, fmt) == expected
     assert len(expected[1]) > 100 and '"' in data.read_text()
+
+
+def test_blocks_too_big_for_a_pipe_are_screened_by_the_reader(monkeypatch: pytest.MonkeyPatch,
+                                                              rs: Ruleset,
+                                                              tmp_path: Path) -> None:
+    data = tmp_path / "m.csv"
+    data.write_bytes(messy_rows(1200).encode("utf-8"))
+    expected = run_all(rs, data, 1)
+    monkeypatch.setattr(batch._Workers, "PIPE_BYTES", 4096)  # the smallest pipe Linux makes
+    monkeypatch.setattr(batch, "PARALLEL_MIN_CHARS", 2000)
+    given = []
+    real_give = batch._Workers.give
+
+    def give(self: batch._Workers, item: batch._Block) -> bool:
+        given.append(real_give(self, item))
+        return given[-1]
+
+    monkeypatch.setattr(batch._Workers, "give", give)
+    for size in (1500, 9000):  # blocks that fit the pipe, and blocks that do not
+        monkeypatch.setattr(batch, "BLOCK_CHARS", size)
+        given.clear()
+        assert run_all(rs, data, 2) == expected
+        assert (True in given) if size < 4096 else (False in given)
 
 
 def test_lone_carriage_returns_are_read_as_line_ends(monkeypatch: pytest.MonkeyPatch,

@@ -20,6 +20,7 @@ import csv
 import gc
 import heapq
 import io
+import pickle
 import re
 import signal
 import sys
@@ -603,32 +604,13 @@ def run_batch(ruleset: Ruleset, source: Source, write: Callable[[str], object],
 
 @dataclass
 class _Block:
-    """A block of input lines being screened, here (``result`` is the Chunk) or by a worker."""
+    """A block of input lines, screened here or by a worker (``chunk`` None until back)."""
 
-    result: Any
     text: str
     first_row: int
     line_offset: int
     lines: int
-
-    @property
-    def away(self) -> bool:
-        return not isinstance(self.result, Chunk)
-
-    def ready(self) -> bool:
-        return not self.away or self.result.done()
-
-    def chunk(self) -> Chunk:
-        """The block's rows. Raises :class:`IopscreenError` if its worker died."""
-        if not self.away:
-            return self.result  # type: ignore[no-any-return]
-        from concurrent.futures.process import BrokenProcessPool
-
-        try:
-            return self.result.result()  # type: ignore[no-any-return]
-        except BrokenProcessPool:
-            raise IopscreenError("a worker process stopped unexpectedly (out of memory?)",
-                                 hint="rerun with --jobs 1 to screen in one process") from None
+    chunk: Chunk | None = None
 
 
 @dataclass
@@ -711,68 +693,53 @@ class _Run:
         return self.tally
 
     def _blocks(self, rest: str, text: IO[str], delimiter: str, large: bool) -> None:
-        """Screen blocks in order; with ``jobs`` > 1 and a large input, ``jobs - 1`` worker
-        processes take blocks while this process screens one itself whenever they are busy."""
-        helpers = self.options.jobs - 1
-        pool: Any = None
-        if helpers and large and (self.source.size or PARALLEL_MIN_CHARS) >= PARALLEL_MIN_CHARS:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            try:  # workers inherit the compiled rule set by fork; without fork, work here
-                pool = ProcessPoolExecutor(helpers, multiprocessing.get_context("fork"),
-                                           _worker_start, (self.screener, delimiter))
-            except (ValueError, OSError):
-                pool = None
+        """Screen blocks and write them in order; with ``jobs`` > 1 and a large input, ``jobs``
+        worker processes screen them while this process reads, hands out and writes."""
+        jobs = self.options.jobs
+        workers = None
+        if jobs > 1 and large and (self.source.size or PARALLEL_MIN_CHARS) >= PARALLEL_MIN_CHARS:
+            workers = _Workers.start(jobs, self.screener, delimiter)
         _worker_start(self.screener, delimiter, in_process=True)
         pending: deque[_Block] = deque()  # in input order, not yet written
-        # The pool's thread here moves blocks and results in 64 KB pieces, each needing the
-        # GIL; with the default 5 ms switch interval the workers starve while this process
-        # screens.
-        switch = sys.getswitchinterval()
-        if pool is not None:
-            sys.setswitchinterval(0.0002)
         try:
-            carry = rest
+            carry, block = rest, "-"
             while True:
-                block = text.read(BLOCK_CHARS)
-                data = carry + block
-                cut = _record_end(data) if block else len(data)
-                if cut is None:  # a quoted value seems to run on and on: read it with care
-                    self._reread(pending, data, text, delimiter)
-                    return
-                part, carry = data[:cut], data[cut:]
-                if part:
+                # Hand out blocks while a worker has room (or, without workers, one at a time).
+                while block and (workers is None and not pending
+                                 or workers is not None and workers.room()):
+                    block = text.read(BLOCK_CHARS)
+                    data = carry + block
+                    cut = _record_end(data) if block else len(data)
+                    if cut is None:  # a quoted value seems to run on and on: read it with care
+                        self._reread(pending, data, text, delimiter)
+                        return
+                    part, carry = data[:cut], data[cut:]
+                    if not part:
+                        continue
                     lines = part.count("\n") + (not part.endswith("\n"))
-                    task = (part, self.next_row, self.next_line - 1)
-                    busy = sum(1 for b in pending if b.away and not b.ready())
-                    if pool is not None and busy < 4 * helpers:
-                        pending.append(_Block(pool.submit(_worker_screen, *task), *task, lines))
-                    else:
-                        pending.append(_Block(_worker_screen(*task), *task, lines))
+                    item = _Block(part, self.next_row, self.next_line - 1, lines)
+                    pending.append(item)
+                    if workers is None or not workers.give(item):
+                        item.chunk = _worker_screen(part, item.first_row, item.line_offset)
                     self.next_row += lines
                     self.next_line += lines
-                while pending and (pending[0].ready() or len(pending) > 8 * helpers + 4):
+                if not pending:
+                    return
+                if workers is not None and pending[0].chunk is None:
+                    workers.collect()
+                while pending and pending[0].chunk is not None:
                     if not self._settle(pending):
                         self._reread(pending, carry, text, delimiter)
                         return
-                if not block:
-                    break
-            while pending:
-                if not self._settle(pending):
-                    self._reread(pending, carry, text, delimiter)
-                    return
         finally:
-            sys.setswitchinterval(switch)
-            if pool is not None:
-                # On an error or Ctrl-C, what is queued is dropped; a worker finishes at most
-                # the block it has (a fraction of a second) and exits.
-                pool.shutdown(wait=True, cancel_futures=True)
+            if workers is not None:
+                workers.stop()
 
     def _settle(self, pending: deque[_Block]) -> bool:
         """Write the oldest block's rows. False (and nothing written) when the block did not
         hold one record per line, as assumed when numbering the blocks after it."""
-        chunk = pending[0].chunk()
+        chunk = pending[0].chunk
+        assert chunk is not None
         if chunk.count != pending[0].lines or chunk.open_end:
             return False
         pending.popleft()
@@ -849,6 +816,147 @@ def _lines(head: str, rest: IO[str]) -> Iterator[str]:
     if last:
         yield last
     yield from rest
+
+
+class _Workers:
+    """Worker processes, forked (so they inherit the compiled rule set), each screening the
+    blocks sent down its own task pipe in order and sending the chunks back on its own
+    result pipe.
+
+    This process never waits on a full task pipe: a block is given to a worker only when its
+    blocks not yet back, with this one, fit in the pipe (enlarged to PIPE_BYTES where the
+    system allows). A worker waiting for its result to be read while this process waits for
+    room to send would be stuck for good; this way it cannot happen, and no thread is needed.
+    A block too big for any pipe is screened here.
+    """
+
+    PIPE_BYTES = 1 << 20
+    DEPTH = 3  # blocks given to a worker and not yet back, at most
+
+    def __init__(self) -> None:
+        self.procs: list[Any] = []
+        self.tasks: list[Any] = []  # write ends
+        self.results: list[Any] = []  # read ends
+        self.given: list[deque[tuple[_Block, int]]] = []  # (block, payload size)
+        self.capacity = 0
+
+    @classmethod
+    def start(cls, n: int, screener: RowScreener, delimiter: str) -> _Workers | None:
+        """``n`` workers, or None where processes cannot be forked."""
+        import multiprocessing
+
+        try:
+            context = multiprocessing.get_context("fork")
+        except ValueError:
+            return None
+        self = cls()
+        try:
+            for _ in range(n):
+                task_read, task_write = context.Pipe(duplex=False)
+                result_read, result_write = context.Pipe(duplex=False)
+                capacity = _enlarge_pipe(task_write.fileno(), cls.PIPE_BYTES)
+                # a chunk then goes in one write, not in 64 KB turns of both processes
+                _enlarge_pipe(result_write.fileno(), cls.PIPE_BYTES)
+                proc = context.Process(
+                    target=_worker_main, daemon=True,
+                    args=(task_read, result_write, screener, delimiter,
+                          [task_write, result_read, *self.tasks, *self.results]))
+                proc.start()
+                task_read.close()
+                result_write.close()
+                self.procs.append(proc)
+                self.tasks.append(task_write)
+                self.results.append(result_read)
+                self.given.append(deque())
+                self.capacity = min(self.capacity or capacity, capacity)
+        except OSError:
+            if not self.procs:
+                return None
+        return self
+
+    def room(self) -> bool:
+        return any(len(g) < self.DEPTH for g in self.given)
+
+    def give(self, item: _Block) -> bool:
+        """Send ``item`` to the worker with the fewest bytes waiting, if its pipe has room.
+        False: no pipe could take it without this process waiting (screen it here)."""
+        payload = pickle.dumps((item.text, item.first_row, item.line_offset),
+                               pickle.HIGHEST_PROTOCOL)
+        need = len(payload) + 16  # with the pipe's length header
+        waiting = [sum(size for _, size in g) for g in self.given]
+        i = min(range(len(waiting)), key=waiting.__getitem__)
+        if len(self.given[i]) >= self.DEPTH or waiting[i] + need > self.capacity:
+            return False
+        self.tasks[i].send_bytes(payload)
+        self.given[i].append((item, need))
+        return True
+
+    def collect(self) -> None:
+        """Wait for a block to come back, and put each that has on its _Block.
+
+        Raises what the worker raised, or :class:`IopscreenError` if a worker died."""
+        from multiprocessing.connection import wait
+
+        for conn in wait([c for c, g in zip(self.results, self.given) if g]):
+            i = self.results.index(conn)
+            try:
+                ok, result = conn.recv()
+            except (EOFError, OSError):
+                raise IopscreenError("a worker process stopped unexpectedly (out of memory?)",
+                                     hint="rerun with --jobs 1 to screen in one process"
+                                     ) from None
+            if not ok:
+                raise result
+            self.given[i].popleft()[0].chunk = result
+
+    def stop(self) -> None:
+        """Close the pipes (a worker ends when it sees that) and wait for the workers; what
+        is queued is dropped, and a worker still screening a block is stopped."""
+        for conn in (*self.tasks, *self.results):
+            conn.close()
+        for proc in self.procs:
+            proc.join(timeout=1)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+
+
+def _enlarge_pipe(fd: int, size: int) -> int:
+    """Ask for a pipe buffer of ``size`` bytes; returns the size it has (Linux may refuse)."""
+    try:
+        import fcntl
+
+        set_size = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+        get_size = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+        try:
+            fcntl.fcntl(fd, set_size, size)
+        except OSError:
+            pass
+        return int(fcntl.fcntl(fd, get_size))
+    except (ImportError, OSError):
+        return 1 << 16  # the usual size elsewhere
+
+
+def _worker_main(tasks: Any, results: Any, screener: RowScreener, delimiter: str,
+                 inherited: list[Any]) -> None:
+    """A worker: screen each block received and send back (True, Chunk), or (False, error);
+    end when the task pipe closes."""
+    for conn in inherited:  # the other ends: a worker holding them would never see the end
+        conn.close()
+    _worker_start(screener, delimiter)
+    while True:
+        try:
+            task = pickle.loads(tasks.recv_bytes())
+        except (EOFError, OSError):
+            return
+        try:
+            reply: tuple[bool, Any] = (True, _worker_screen(*task))
+        except Exception as exc:  # noqa: BLE001 - sent back and raised by the reader
+            reply = (False, exc)
+        try:
+            results.send(reply)
+        except OSError:  # the reader has gone
+            return
 
 
 _WORKER: dict[str, Any] = {}
