@@ -27,9 +27,8 @@ import sys
 import tempfile
 from collections import deque
 from dataclasses import dataclass, field
-from functools import reduce
 from itertools import chain, compress, islice, repeat
-from operator import is_, itemgetter, or_
+from operator import is_, itemgetter
 from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from .answers import DECLINED_TOKENS, AnswerParser, InvalidAnswer
@@ -174,7 +173,6 @@ class Decision:
         self.rule_behind = tuple(
             sum(1 << qindex[q] for name in r.when.names for q in program.behind[name])
             for r in ruleset.rules)
-        self.rule_bit = tuple(1 << i for i in range(len(ruleset.rules)))
         self.nflags = len(ruleset.flags)
         self.nlevels = len(ruleset.levels)
         self.flag_mask = (1 << self.nflags) - 1
@@ -250,6 +248,7 @@ class RowScreener:
         self.score_values: Callable[[list[Any]], Iterable[Any]] = (
             itemgetter(*score_slots) if score_slots else lambda v: ())
         self.decision = Decision(ruleset, program, self.encoder.decoder.crisis_mask)
+        self.run = program.batch_runner(self.decision.rule_effect)
         self.id_buckets = 1  # set by the run from the input's size, before workers start
 
     def slow_fill(self, r: list[str]) -> tuple[list[Any], set[str], list[tuple[int, str, str,
@@ -297,15 +296,13 @@ class RowScreener:
         last record read; without one, each record is the one line ``line_offset + 1 + i``.
         Returns the :class:`Chunk`. Raises :class:`MalformedCsv`.
         """
-        enc_row, fill, run = self.encoder.row, self.fill, self.program.run
+        enc_row, fill, run = self.encoder.row, self.fill, self.run
         score_values, ncols, idc = self.score_values, self.ncols, self.layout.id_index
         d = self.decision
-        effect, rule_bit, nflags, nlevels, flag_mask, crisis_mask = (
-            d.rule_effect, d.rule_bit, d.nflags, d.nlevels, d.flag_mask, d.crisis_mask)
+        nflags, nlevels, flag_mask, crisis_mask = d.nflags, d.nlevels, d.flag_mask, d.crisis_mask
         could_change, pending_effect, behind_questions = (d.could_change, d.pending_effect,
                                                           d.behind_questions)
         probe = idc if idc is not None else 0  # a blank here may mean a blank row
-        nones = repeat(None)
         out: list[str] = []
         add = out.append
         problems: list[Problem] = []
@@ -346,22 +343,20 @@ class RowScreener:
                         v, declined, bad = self.slow_fill(r)
                         errors = self._cell_problems(problems, tally, row, rid, r, bad, lines,
                                                      line_offset, first_row)
-                truths, mt, asks, ignored = run(v, declined)
-                # What the truths decide (see Decision), inline: it runs once a row.
-                fired = reduce(or_, compress(effect, truths), 0)
-                level = (fired >> nflags).bit_length() - 1 if fired else 0
-                flags = fired & flag_mask
+                effect, unknown, fired, mt, skipped, ignored = run(v, declined)
+                # What the rules decide (see Decision), inline: it runs once a row.
+                level = (effect >> nflags).bit_length() - 1 if effect else 0
+                flags = effect & flag_mask
                 possible = None
                 deciding: Iterable[str] = ()
-                if None in truths:
-                    pending = (sum(compress(rule_bit, map(is_, truths, nones)))
-                               & could_change[flags * nlevels + level])
+                if unknown:
+                    pending = unknown & could_change[flags * nlevels + level]
                     if pending:
                         top, behind = pending_effect[pending]
                         possible = level if level > top else top
                         deciding = [q for s, q in behind_questions[behind]
-                                    if v[s] is None and asks[s] is not False]
-                add(enc_row(row, rid, errors, level, flags, truths, possible, deciding,
+                                    if v[s] is None and not skipped >> s & 1]
+                add(enc_row(row, rid, errors, level, flags, fired, possible, deciding,
                             score_values(v), mt, ignored))
                 if errors:
                     tally.error_rows += 1

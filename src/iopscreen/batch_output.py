@@ -108,15 +108,15 @@ class CsvEncoder:
         return ",".join(_csv_field(c) for c in self.columns) + "\n"
 
     def _row_function(self) -> Callable[..., str]:
-        """``row(row, rid, errors, level, flags, truths, possible, deciding, scores, mt,
-        ignored) -> line``; a closure, since it runs once a row."""
-        levels, flag_text, rule_ids, misc = (self.levels, self.flag_text, self.decoder.rule_ids,
-                                             self.misc)
+        """``row(row, rid, errors, level, flags, fired, possible, deciding, scores, mt,
+        ignored) -> line`` (``fired``: the ids of the rules that fired); a closure, since it
+        runs once a row."""
+        levels, flag_text, misc = self.levels, self.flag_text, self.misc
         value, tail, has_id, errors_text = self.value.__getitem__, self.tail, self.has_id, \
             self.errors
 
         def row(row: int, rid: str, errors: tuple[tuple[str, str], ...], level: int,
-                flags: int, truths: tuple[Any, ...], possible: int | None,
+                flags: int, fired: list[str], possible: int | None,
                 deciding: Iterable[str], scores: Iterable[Any], mt: tuple[Any, ...],
                 ignored: list[str]) -> str:
             if has_id:
@@ -126,7 +126,7 @@ class CsvEncoder:
             status = f"error,{errors_text(errors)}" if errors else "ok,"
             prov = "false," if possible is None else f"true,{levels[possible]}"
             return (f"{head}{status},{levels[level]},{flag_text[flags]},{prov},"
-                    f"{'|'.join(deciding)},{'|'.join(compress(rule_ids, truths))},{misc[mt]},"
+                    f"{'|'.join(deciding)},{'|'.join(fired)},{misc[mt]},"
                     f"{','.join(map(value, scores))},{'|'.join(ignored)},{tail}\n")
 
         return row
@@ -183,7 +183,7 @@ class JsonlEncoder:
         return f'{{"row": {row}, {ident}"status": "error", "errors": {errs}'
 
     def row(self, row: int, rid: str, errors: tuple[tuple[str, str], ...], level: int,
-            flags: int, truths: tuple[Any, ...], possible: int | None,
+            flags: int, fired: list[str], possible: int | None,
             deciding: Iterable[str], scores: Iterable[Any], mt: tuple[Any, ...],
             ignored: list[str]) -> str:
         value = self.value
@@ -192,7 +192,7 @@ class JsonlEncoder:
         sc = "".join(f"{k}{value[x]}, " for k, x in zip(self.score_keys, scores))
         return (f'{self._head(row, rid, errors)}, "level": {self.levels[level]}, '
                 f'{self.flag_text[flags]}, {prov}, "deciding_questions": {_json_list(deciding)}, '
-                f'"fired_rules": {_json_list(compress(self.decoder.rule_ids, truths))}, '
+                f'"fired_rules": {_json_list(fired)}, '
                 f'"misconceptions": {self.misc[mt]}, {sc}"ignored_answers": '
                 f'{_json_list(ignored)}, {self.tail}')
 
