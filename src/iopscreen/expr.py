@@ -585,15 +585,12 @@ def emit(node: Node, ctx: EmitContext) -> str:
     if isinstance(node, Name):
         return ctx.slot(node.id)
     if isinstance(node, Not):
+        if _never_unknown(node.operand):
+            return f"(not {emit(node.operand, ctx)})"
         t = ctx.temp()
         return f"(None if ({t} := {emit(node.operand, ctx)}) is None else not {t})"
     if isinstance(node, BoolOp):
-        temps = [ctx.temp() for _ in node.items]
-        stop, other = ("False", "True") if node.op == "and" else ("True", "False")
-        parts = [f"{stop} if ({t} := {emit(item, ctx)}) is {stop} else"
-                 for t, item in zip(temps, node.items)]
-        unknown = " or ".join(f"{t} is None" for t in temps)
-        return "(" + " ".join(parts) + f" None if ({unknown}) else {other})"
+        return _emit_boolop(node, ctx)
     if isinstance(node, Compare):
         return _emit_compare(node, ctx)
     if isinstance(node, Arith):
@@ -613,6 +610,59 @@ def emit(node: Node, ctx: EmitContext) -> str:
     if isinstance(node, Seq):
         return ctx.const(frozenset(i.value for i in node.items if isinstance(i, Lit)))
     raise TypeError(f"cannot emit {type(node).__name__}")  # pragma: no cover - checked tree
+
+
+def _never_unknown(node: Node) -> bool:
+    """True when ``node`` always has a value (never None): answered(), declined(), literals,
+    and not/and/or of such."""
+    if isinstance(node, Lit):
+        return node.value is not None
+    if isinstance(node, Call):
+        return node.func in ("answered", "declined")
+    if isinstance(node, Not):
+        return _never_unknown(node.operand)
+    if isinstance(node, BoolOp):
+        return all(_never_unknown(i) for i in node.items)
+    return False
+
+
+def _emit_boolop(node: BoolOp, ctx: EmitContext) -> str:
+    """Three-valued and/or, with Python's own and/or doing the common case.
+
+    The operands are True, False or None (unknown). Python's ``or`` stops at the first true
+    operand, which makes the result True; when none is, every operand has been evaluated
+    and the result is unknown if one was None, else False. Python's ``and`` gives True when
+    every operand is True and False when the first operand that is not True is False; only
+    when that one is None does the fully three-valued form decide (a later False still
+    makes the result False). Operands that are never unknown need no tests at all.
+    """
+    items = node.items
+    if all(_never_unknown(i) for i in items):
+        return "(" + f" {node.op} ".join(emit(i, ctx) for i in items) + ")"
+    if node.op == "or":
+        parts, checks = [], []
+        for item in items:
+            if _never_unknown(item):
+                parts.append(emit(item, ctx))
+            else:
+                t = ctx.temp()
+                parts.append(f"({t} := {emit(item, ctx)})")
+                checks.append(f"{t} is None")
+        return (f"(True if ({' or '.join(parts)}) else None if ({' or '.join(checks)}) "
+                f"else False)")
+    r = ctx.temp()
+    fast = " and ".join(emit(i, ctx) for i in items)
+    return f"(True if ({r} := ({fast})) else False if {r} is False else {_kleene(node, ctx)})"
+
+
+def _kleene(node: BoolOp, ctx: EmitContext) -> str:
+    """The fully three-valued and/or: each operand evaluated once, tested for True/False."""
+    temps = [ctx.temp() for _ in node.items]
+    stop, other = ("False", "True") if node.op == "and" else ("True", "False")
+    parts = [f"{stop} if ({t} := {emit(item, ctx)}) is {stop} else"
+             for t, item in zip(temps, node.items)]
+    unknown = " or ".join(f"{t} is None" for t in temps)
+    return "(" + " ".join(parts) + f" None if ({unknown}) else {other})"
 
 
 def _guard(operands: Sequence[Node], ctx: EmitContext, body: Callable[..., str]) -> str:
