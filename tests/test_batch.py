@@ -470,11 +470,21 @@ def test_blocks_too_big_for_a_pipe_are_screened_by_the_reader(monkeypatch: pytes
         return given[-1]
 
     monkeypatch.setattr(batch._Workers, "give", give)
+    waiting = []  # blocks waiting to be written, each time the oldest is written
+    real_settle = batch._Run._settle
+
+    def settle(self: batch._Run, pending: Any) -> bool:
+        waiting.append(len(pending))
+        return real_settle(self, pending)
+
+    monkeypatch.setattr(batch._Run, "_settle", settle)
     for size in (1500, 9000):  # blocks that fit the pipe, and blocks that do not
         monkeypatch.setattr(batch, "BLOCK_CHARS", size)
         given.clear()
         assert run_all(rs, data, 2) == expected
         assert (True in given) if size < 4096 else (False in given)
+    # memory stays bounded: blocks screened here do not pile up behind a worker's
+    assert max(waiting) <= (batch._Workers.DEPTH + 1) * 2
 
 
 def test_lone_carriage_returns_are_read_as_line_ends(monkeypatch: pytest.MonkeyPatch,

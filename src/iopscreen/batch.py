@@ -699,9 +699,10 @@ class _Run:
         try:
             carry, block = rest, "-"
             while True:
-                # Hand out blocks while a worker has room (or, without workers, one at a time).
-                while block and (workers is None and not pending
-                                 or workers is not None and workers.room()):
+                # Hand out blocks while a worker has room (or, without workers, one at a time);
+                # blocks screened here wait for those before them, up to a bound (memory).
+                while block and (not pending if workers is None else
+                                 workers.room() and len(pending) < workers.most_pending):
                     block = text.read(BLOCK_CHARS)
                     data = carry + block
                     cut = _record_end(data) if block else len(data)
@@ -869,6 +870,11 @@ class _Workers:
                 return None
         return self
 
+    @property
+    def most_pending(self) -> int:
+        """How many blocks may wait to be written, in all."""
+        return (self.DEPTH + 1) * len(self.procs)
+
     def room(self) -> bool:
         return any(len(g) < self.DEPTH for g in self.given)
 
@@ -939,6 +945,9 @@ def _worker_main(tasks: Any, results: Any, screener: RowScreener, delimiter: str
     for conn in inherited:  # the other ends: a worker holding them would never see the end
         conn.close()
     _worker_start(screener, delimiter)
+    # Screening a row makes no reference cycles, so the collector only costs time here; what
+    # a block leaves (an exception's frames, say) is collected after it.
+    gc.disable()
     while True:
         try:
             task = pickle.loads(tasks.recv_bytes())
@@ -948,6 +957,7 @@ def _worker_main(tasks: Any, results: Any, screener: RowScreener, delimiter: str
             reply: tuple[bool, Any] = (True, _worker_screen(*task))
         except Exception as exc:  # noqa: BLE001 - sent back and raised by the reader
             reply = (False, exc)
+        gc.collect(1)
         try:
             results.send(reply)
         except OSError:  # the reader has gone
