@@ -7,8 +7,11 @@ import csv
 import io
 import json
 import os
+import signal
 import stat
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +226,43 @@ def test_ctrl_c_leaves_no_partial_file_and_exits_130(
     assert not out.exists()
     assert errors.read_text() == "old problems\n"  # the old file is untouched
     assert not leftovers(tmp_path)
+
+
+def test_ctrl_c_from_the_terminal_stops_the_workers_too(tmp_path: Path) -> None:
+    """The installed command, screening with worker processes, gets SIGINT as a terminal's
+    Ctrl-C sends it (to the whole foreground process group): it exits 130, writes nothing,
+    and no worker is left running."""
+    rs = load_ruleset(DATA / "minimal.yaml")
+    cells = {"yesno": "no", "integer": "3", "multi": "none", "text": "ok"}
+    row = ",".join(cells.get(q.type) or str(q.choices[0].code) for q in rs.questions.values())
+    data = tmp_path / "big.csv"
+    with open(data, "w", encoding="utf-8") as handle:
+        handle.write(",".join(["id", *rs.questions]) + "\n")
+        handle.writelines(f"P{i},{row}\n" for i in range(400_000))
+    out, errors = tmp_path / "results.csv", tmp_path / "problems.csv"
+    command = str(Path(sys.executable).parent / "iopscreen")
+    child = subprocess.Popen([command, "batch", "-r", MINIMAL, str(data), "-o", str(out),
+                              "--errors", str(errors), "-j", "2", "--no-progress"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             start_new_session=True)
+    children = Path(f"/proc/{child.pid}/task/{child.pid}/children")
+    workers: list[int] = []
+    deadline = time.monotonic() + 20
+    while len(workers) < 2 and time.monotonic() < deadline and child.poll() is None:
+        workers = [int(p) for p in children.read_text().split()] if children.exists() else []
+        time.sleep(0.02)
+    assert len(workers) == 2, "the workers never started"
+    time.sleep(0.2)  # let them screen a little
+    os.killpg(child.pid, signal.SIGINT)
+    _, err = child.communicate(timeout=20)
+    assert child.returncode == 130
+    assert b"interrupted: nothing written" in err and b"Traceback" not in err
+    assert not out.exists() and not errors.exists() and not leftovers(tmp_path)
+    for pid in workers:
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not Path(f"/proc/{pid}").exists(), "a worker outlived the run"
 
 
 def test_a_missing_input_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
