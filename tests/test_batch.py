@@ -527,6 +527,25 @@ def test_blocks_too_big_for_a_pipe_are_screened_by_the_reader(monkeypatch: pytes
     assert max(waiting) <= (batch._Workers.DEPTH + 1) * 2
 
 
+def test_a_failing_worker_fails_the_run_with_a_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                                           rs: Ruleset, tmp_path: Path) -> None:
+    data = tmp_path / "m.csv"
+    data.write_bytes(messy_rows(1200).encode("utf-8"))
+    monkeypatch.setattr(batch, "BLOCK_CHARS", 997)
+    monkeypatch.setattr(batch, "PARALLEL_MIN_CHARS", 2000)
+
+    class Unsendable(Exception):  # a local class cannot be pickled back to the reader
+        pass
+
+    def broken(self: batch.RowScreener, *args: Any) -> batch.Chunk:
+        raise Unsendable("boom")
+
+    monkeypatch.setattr(batch.RowScreener, "screen", broken)
+    with pytest.raises(batch.IopscreenError, match="internal error in a worker process: "
+                                                   "Unsendable"):
+        run_all(rs, data, 2)
+
+
 def test_lone_carriage_returns_are_read_as_line_ends(monkeypatch: pytest.MonkeyPatch,
                                                      rs: Ruleset, tmp_path: Path) -> None:
     data = tmp_path / "mac.csv"

@@ -1,14 +1,16 @@
 """Batch screening: a CSV of responses in, one result row per input row out, streaming.
 
 :func:`run_batch` reads the input (see :mod:`iopscreen.batch_input`) in blocks of lines,
-screens each block with a :class:`RowScreener` (in worker processes too when the input is
-large), writes the blocks' rows in input order (formats in :mod:`iopscreen.batch_output`),
-reports every problem, and returns the :class:`Tally` for the summary.
+screens each block with a :class:`RowScreener` (in this process, or, when the input is large,
+in forked worker processes fed through pipes: see :class:`_Workers`), writes the blocks' rows in
+input order (formats in :mod:`iopscreen.batch_output`), reports every problem, and returns the
+:class:`Tally` for the summary.
 
 A cell is parsed by the engine's own :class:`iopscreen.answers.AnswerParser` (through a table of
-the texts it has parsed before, so a cell is one dict lookup) and a row is screened by the rule
-set's compiled program; the level, flags and provisional state are then read from the rule
-truths exactly as :func:`iopscreen.engine.screen` decides them.
+the texts it has parsed before, so a cell is one dict lookup; declined answers through a second
+table) and a row is screened by the rule set's compiled program (its batch variant, which hands
+back the rule effects as bit masks); the level, flags and provisional state are then read from
+them exactly as :func:`iopscreen.engine.screen` decides them.
 
 Nothing here prints, exits or imports terminal code. Answer values never appear in a problem's
 message unless ``show_values`` is set: answers are health data.
@@ -614,7 +616,8 @@ class _Run:
 
     The input is read in blocks of whole lines, cut where the quotes before are balanced, and
     each block is screened on the assumption that every line is one record (see
-    :func:`_worker_screen`), here or in worker processes when the input is large. Blocks are
+    :func:`_worker_screen`), here, or by ``jobs`` worker processes when the input is large
+    (this process then only reads, hands out blocks and writes). Blocks are
     written in input order; a block that did not hold one record per line (a quoted value with
     a line break, or a stray quote) is thrown away unwritten with everything after it, and a
     csv reader reads the rest of the input here.
@@ -959,7 +962,12 @@ def _worker_main(tasks: Any, results: Any, screener: RowScreener, delimiter: str
             reply = (False, exc)
         gc.collect(1)
         try:
-            results.send(reply)
+            try:
+                results.send(reply)
+            except (pickle.PicklingError, TypeError, AttributeError):  # an error we cannot send
+                results.send((False, IopscreenError(
+                    f"internal error in a worker process: {type(reply[1]).__name__}",
+                    hint="rerun with --jobs 1 (and --debug) to see it")))
         except OSError:  # the reader has gone
             return
 
