@@ -901,10 +901,10 @@ class _Workers:
         Raises what the worker raised, or :class:`IopscreenError` if a worker died."""
         from multiprocessing.connection import wait
 
-        for conn in wait([c for c, g in zip(self.results, self.given) if g]):
-            i = self.results.index(conn)
+        for ready in wait([c for c, g in zip(self.results, self.given) if g]):
+            i = self.results.index(ready)
             try:
-                ok, result = conn.recv()
+                ok, result = self.results[i].recv()
             except (EOFError, OSError):
                 raise IopscreenError("a worker process stopped unexpectedly (out of memory?)",
                                      hint="rerun with --jobs 1 to screen in one process"

@@ -48,8 +48,9 @@ class Program:
                       f"    if _r: _e |= {effects[i]}; _f.append({rule.id!r})",
                       f"    elif _r is None: _u |= {1 << i}"]
         lines.append(f"    return _e, _u, _f, {p.miscs}, _na, ign")
-        return _compile("\n".join(lines) + "\n", p.namespace, self.ruleset,
-                        "batch")["run_batch"]
+        space = _compile("\n".join(lines) + "\n", p.namespace, self.ruleset, "batch")
+        run_batch: Callable[[list[Any], set[str]], tuple[Any, ...]] = space["run_batch"]
+        return run_batch
 
 
 @dataclass(frozen=True)
