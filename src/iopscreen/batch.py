@@ -457,8 +457,8 @@ class RowScreener:
 
 def _parse_table(parser: AnswerParser) -> dict[str, Any]:
     """Cell text -> typed value for the forms a column is likely to hold, each parsed by
-    ``parser`` itself (so the table can never disagree with it). Declined forms are left out:
-    they take the slow path, which records them."""
+    ``parser`` itself (so the table can never disagree with it). Declined forms are left out
+    (a lookup of one fails, and :meth:`RowScreener.marked_fill` records it)."""
     q = parser.question
     texts = {""}
     for key in parser.table:
