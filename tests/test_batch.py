@@ -356,6 +356,35 @@ def test_duplicate_and_missing_ids_are_warnings(capsys: pytest.CaptureFixture[st
     assert "W411 x2" in err
 
 
+def test_answers_skip_logic_drops_are_warned_and_safety_ones_listed(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Paper and spreadsheet data can answer a question the interview would not have asked:
+    'no' to active thoughts, then 'yes' to intent and plan. Skip logic drops those answers
+    (as in the interview), but never silently: each is a W412 warning, and rows where a dropped
+    answer is behind a crisis rule are listed in the summary, next to the crisis rows."""
+    data = write_csv(tmp_path / "s.csv", [
+        ["A", "no", "no", "yes", "yes", "", ""],    # intent and plan answered though not asked
+        ["B", "no", "yes", "no", "no", "", ""],     # consistent
+        ["C", "no", "no", "", "", "no", "yes"],     # a non-safety question answered, skipped
+    ], header=["id", "si_wish_dead", "si_active_thoughts", "si_intent", "si_plan", "ptsd_trauma",
+               "ptsd_1"])
+    errors = tmp_path / "e.csv"
+    code, out, err = cli(capsys, "batch", "--no-progress", str(data), "--errors", str(errors),
+                         "-o", str(tmp_path / "r.csv"))
+    assert code == 0  # warnings only: every row screened
+    problems = list(csv.DictReader(errors.open()))
+    assert [(p["row"], p["id"], p["column"], p["level"], p["code"]) for p in problems] == [
+        ("1", "A", "si_intent", "warning", "W412"), ("1", "A", "si_plan", "warning", "W412"),
+        ("3", "C", "ptsd_1", "warning", "W412")]
+    assert "asked when si_active_thoughts" in problems[0]["message"]
+    assert "yes" not in problems[0]["message"]  # no answer values
+    assert "!!! 1 row(s) answered a safety question that skip logic left out" in err
+    assert "row 1: id A: si_intent, si_plan" in err and "row 3" not in err.split("!!!")[2]
+    results = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert results[0]["ignored_answers"] == "si_intent|si_plan"
+    assert results[0]["crisis"] == "false"  # the engine's reading, as in the interview
+
+
 def test_duplicates_are_found_the_same_across_many_buckets(monkeypatch: pytest.MonkeyPatch,
                                                           rs: Ruleset, tmp_path: Path) -> None:
     ids = [f"P{i % 97}" for i in range(500)]

@@ -62,6 +62,7 @@ ERROR, WARNING = "error", "warning"
 E_FIELDS = ("E410", "wrong-field-count")  # E401-E406 come from answers.py
 W_MISSING_ID = ("W410", "missing-id")
 W_DUPLICATE_ID = ("W411", "duplicate-id")
+W_NOT_ASKED = ("W412", "answered-not-asked")
 
 
 class Problem(NamedTuple):
@@ -101,6 +102,9 @@ class Tally:
     blank: int = 0  # blank rows skipped
     crisis: int = 0  # all rows, with or without errors
     crisis_rows: list[tuple[int, str, bool]] = field(default_factory=list)  # (row, id, errors)
+    # rows where skip logic dropped an answer to a question behind a crisis rule
+    safety_ignored: int = 0
+    safety_ignored_rows: list[tuple[int, str, tuple[str, ...]]] = field(default_factory=list)
     codes: dict[str, int] = field(default_factory=dict)  # problem code -> count
     errors: int = 0  # problems of level error
     warnings: int = 0
@@ -113,6 +117,9 @@ class Tally:
         self.blank += other.blank
         self.crisis += other.crisis
         self.crisis_rows.extend(other.crisis_rows[:CRISIS_LISTED - len(self.crisis_rows)])
+        self.safety_ignored += other.safety_ignored
+        self.safety_ignored_rows.extend(
+            other.safety_ignored_rows[:CRISIS_LISTED - len(self.safety_ignored_rows)])
         for code, n in other.codes.items():
             self.codes[code] = self.codes.get(code, 0) + n
         self.errors += other.errors
@@ -251,6 +258,10 @@ class RowScreener:
             itemgetter(*score_slots) if score_slots else lambda v: ())
         self.decision = Decision(ruleset, program, self.encoder.decoder.crisis_mask)
         self.run = program.batch_runner(self.decision.rule_effect)
+        crisis_flags = {f for f, flag in ruleset.flags.items() if flag.severity == "crisis"}
+        self.safety_questions = frozenset(
+            q for rule in ruleset.rules if crisis_flags.intersection(rule.flags)
+            for name in rule.when.names for q in program.behind[name])
         self.id_buckets = 1  # set by the run from the input's size, before workers start
 
     def slow_fill(self, r: list[str]) -> tuple[list[Any], set[str], list[tuple[int, str, str,
@@ -360,6 +371,9 @@ class RowScreener:
                                     if v[s] is None and not skipped >> s & 1]
                 add(enc_row(row, rid, errors, level, flags, fired, possible, deciding,
                             score_values(v), mt, ignored))
+                if ignored:
+                    self._not_asked(ignored, problems, tally, row, rid, lines, line_offset,
+                                    first_row)
                 if errors:
                     tally.error_rows += 1
                 else:
@@ -430,6 +444,26 @@ class RowScreener:
                           *W_MISSING_ID, "the row has no id",
                           "fill in the id so the result can be matched to the person")
         return 0
+
+    def _not_asked(self, ignored: list[str], problems: list[Problem], tally: Tally, row: int,
+                   rid: str, lines: list[int] | None, line_offset: int, first_row: int) -> None:
+        """Warn about each answer skip logic dropped (paper and spreadsheet data often holds
+        them); note the row for the summary when one is behind a crisis rule."""
+        line = self._line(lines, row, line_offset, first_row)
+        questions = self.ruleset.questions
+        for qid in ignored:
+            when = questions[qid].ask_when
+            self._problem(problems, tally, row, line, rid, self.layout.column_name(
+                self.layout.question_index[qid]), WARNING, *W_NOT_ASKED,
+                f"answered, but skip logic leaves this question out here (it is asked when "
+                f"{when.text if when else 'always'}), so the answer is not used",
+                "check the source: the answer, or an earlier one that decides whether this "
+                "question is asked, may be a slip")
+        safety = tuple(q for q in ignored if q in self.safety_questions)
+        if safety:
+            tally.safety_ignored += 1
+            if len(tally.safety_ignored_rows) < CRISIS_LISTED:
+                tally.safety_ignored_rows.append((row, rid, safety))
 
     def _cell_problems(self, problems: list[Problem], tally: Tally, row: int, rid: str,
                        r: list[str], bad: list[tuple[int, str, str, str, str]],

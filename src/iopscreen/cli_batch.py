@@ -218,6 +218,17 @@ def _print_summary(ruleset: Ruleset, source: str, output: str, errors_file: Opti
         if tally.crisis > len(tally.crisis_rows):
             err.print(f"  ... and {tally.crisis - len(tally.crisis_rows)} more (column 'crisis' "
                       f"of the results)", markup=False, soft_wrap=True)
+    if tally.safety_ignored:
+        err.print(f"!!! {tally.safety_ignored} row(s) answered a safety question that skip logic "
+                  "left out (the answer is not used): check them against the source !!!",
+                  style="bold red", markup=False, soft_wrap=True)
+        for row, rid, questions in tally.safety_ignored_rows:
+            who = f"id {rid}" if rid else "no id"
+            err.print(f"  row {row}: {who}: {', '.join(questions)}", style="bold",
+                      markup=False, soft_wrap=True)
+        if tally.safety_ignored > len(tally.safety_ignored_rows):
+            err.print(f"  ... and {tally.safety_ignored - len(tally.safety_ignored_rows)} more "
+                      "(W412 in the errors file)", markup=False, soft_wrap=True)
     where = "stdout" if output == "-" else output
     err.print(f"{source}: {tally.rows} row(s) screened with {ruleset.id} {ruleset.version} "
               f"-> {where}", markup=False, soft_wrap=True)
