@@ -165,6 +165,20 @@ def test_stdin_to_stdout(capsys: pytest.CaptureFixture[str],
     assert "10 question(s) have no column and count as unanswered" in err
 
 
+def test_problems_to_stdout_with_a_dash(capsys: pytest.CaptureFixture[str],
+                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = write_csv(tmp_path / "d.csv", [["A", "maybe"], ["B", "no"]], header=["id", "danger"])
+    code, out, err = batch_cli(capsys, str(data), "-o", "r.csv", "-e", "-")
+    assert code == 1 and not (tmp_path / "-").exists()
+    problems = list(csv.DictReader(io.StringIO(out)))
+    assert [(p["row"], p["code"]) for p in problems] == [("1", "E402")]
+    assert "-> stdout" in err
+    code, _, err = batch_cli(capsys, str(data), "-e", "-")  # results on stdout too: refused
+    assert code == 2 and "cannot both go to stdout" in err
+    assert not (tmp_path / "-").exists()
+
+
 def test_output_is_not_overwritten_without_force(capsys: pytest.CaptureFixture[str],
                                                  tmp_path: Path) -> None:
     out = tmp_path / "results.csv"
@@ -290,6 +304,21 @@ def test_encoding_errors_name_the_place_and_encoding(capsys: pytest.CaptureFixtu
     assert "--encoding" in err
     code, out, _ = batch_cli(capsys, str(data), "--encoding", "latin-1")
     assert code == 0 and len(out.splitlines()) == 3
+
+
+def test_a_file_problem_after_rows_went_to_stdout_says_the_output_is_incomplete(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    data = tmp_path / "late.csv"
+    rows = "".join(f"P{i},no\n" for i in range(20_000))
+    data.write_bytes(f"id,danger\n{rows}B,caf\xe9\n".encode("latin-1"))
+    monkeypatch.setattr(batch, "BLOCK_CHARS", 1000)  # the bad byte is read after rows went out
+    code, out, err = batch_cli(capsys, str(data))
+    assert code == 1 and out.count("\n") > 1
+    assert "stopped: the output on stdout is incomplete" in err and "E414 bad-encoding" in err
+    out_file = tmp_path / "r.csv"
+    code, _, err = batch_cli(capsys, str(data), "-o", str(out_file))  # a file: nothing written
+    assert code == 1 and not out_file.exists() and "incomplete" not in err
 
 
 def test_utf16_with_bom_and_tabs_is_read_as_excel_writes_it(

@@ -20,7 +20,7 @@ from . import batch, batch_input, batch_output
 from .batch import BatchOptions, Problem, Tally
 from .cli import EXIT_DATA, EXIT_OK, DbOpt, RulesetOpt, app, open_ruleset
 from .console import ProgressBar, make_console
-from .errors import Interrupted, UsageError
+from .errors import Interrupted, IopscreenError, UsageError
 from .files import AtomicOutput, write_text_atomic
 from .ruleset.model import Ruleset
 
@@ -63,7 +63,8 @@ def batch_command(
     ruleset_path: Optional[Path] = RulesetOpt,
     errors_file: Optional[str] = typer.Option(
         None, "--errors", "-e", metavar="FILE",
-        help="Write every problem (row, line, id, column, code, message) to this CSV file."),
+        help="Write every problem (row, line, id, column, code, message) to this CSV file "
+             "(- for stdout, when the results go to a file)."),
     id_column: Optional[str] = typer.Option(
         None, "--id-column", metavar="NAME", help="Column that identifies a row (default: a "
                                                   "column named id, client_id, ... or ending in "
@@ -105,15 +106,26 @@ def batch_command(
     if save and input_file == "-":
         raise UsageError("--save needs an input file, not standard input",
                          hint="save the CSV to a file first; rows are re-read to be saved")
+    if errors_file == "-" and output == "-":
+        raise UsageError("the results and the problems cannot both go to stdout",
+                         hint="give the results a file with -o, or the problems one with -e")
     batch_output.check_paths(input_file, [("output", output), ("errors file", errors_file)], force)
     ruleset = open_ruleset(ruleset_path)
     source = batch_input.open_source(input_file, encoding, stdin=sys.stdin.buffer)
     shown: list[Problem] = []
     out_file = AtomicOutput(Path(output)) if output != "-" else None
-    err_file = AtomicOutput(Path(errors_file)) if errors_file else None
+    err_file = AtomicOutput(Path(errors_file)) if errors_file and errors_file != "-" else None
+    to_stdout: list[str] = []  # what went to stdout before a problem, if anything did
+
+    def write_stdout(text: str) -> None:
+        if text and not to_stdout:
+            to_stdout.append(text)
+        sys.stdout.write(text)
+
     with source, ExitStack() as stack:
-        write = stack.enter_context(out_file).write if out_file else sys.stdout.write
-        sink = batch_output.ProblemWriter(stack.enter_context(err_file)) if err_file else None
+        write = stack.enter_context(out_file).write if out_file else write_stdout
+        sink = (batch_output.ProblemWriter(stack.enter_context(err_file)) if err_file else
+                batch_output.ProblemWriter(sys.stdout) if errors_file == "-" else None)
 
         def on_problem(problem: Problem) -> None:
             if sink is not None:
@@ -137,6 +149,13 @@ def batch_command(
         except OSError as exc:
             raise UsageError(f"cannot read or write: {exc.strerror or exc}",
                              hint="check free disk space and permissions") from None
+        except IopscreenError:
+            if to_stdout:  # a file cannot be taken back; say so (files are: see AtomicOutput)
+                sys.stdout.flush()
+                make_console(stderr=True).print(
+                    "stopped: the output on stdout is incomplete (it holds the rows before the "
+                    "problem below)", markup=False, soft_wrap=True)
+            raise
         for done in (out_file, err_file):  # only now, after every row: nothing half-written
             if done is not None:
                 done.commit()
@@ -246,7 +265,8 @@ def _print_summary(ruleset: Ruleset, source: str, output: str, errors_file: Opti
     if tally.codes:
         counts = ", ".join(f"{code} x{n}" for code, n in sorted(tally.codes.items()))
         err.print(f"problems: {tally.errors} error(s), {tally.warnings} warning(s) ({counts})"
-                  + (f" -> {errors_file}" if errors_file else ""), markup=False, soft_wrap=True)
+                  + (f" -> {'stdout' if errors_file == '-' else errors_file}" if errors_file
+                     else ""), markup=False, soft_wrap=True)
     if shown and not errors_file:
         hinted: set[str] = set()
         for p in shown:
