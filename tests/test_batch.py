@@ -242,10 +242,11 @@ def test_ctrl_c_leaves_no_partial_file_and_exits_130(
     assert not leftovers(tmp_path)
 
 
-def test_ctrl_c_from_the_terminal_stops_the_workers_too(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_ctrl_c_from_the_terminal_stops_the_workers_too(tmp_path: Path, stop: str) -> None:
     """The installed command, screening with worker processes, gets SIGINT as a terminal's
-    Ctrl-C sends it (to the whole foreground process group): it exits 130, writes nothing,
-    and no worker is left running."""
+    Ctrl-C sends it (to the whole foreground process group), or SIGTERM, or SIGHUP as when the
+    terminal closes: it exits 130, writes nothing, and no worker is left running."""
     rs = load_ruleset(DATA / "minimal.yaml")
     cells = {"yesno": "no", "integer": "3", "multi": "none", "text": "ok"}
     row = ",".join(cells.get(q.type) or str(q.choices[0].code) for q in rs.questions.values())
@@ -267,7 +268,7 @@ def test_ctrl_c_from_the_terminal_stops_the_workers_too(tmp_path: Path) -> None:
         time.sleep(0.02)
     assert len(workers) == 2, "the workers never started"
     time.sleep(0.2)  # let them screen a little
-    os.killpg(child.pid, signal.SIGINT)
+    os.killpg(child.pid, getattr(signal, stop))
     _, err = child.communicate(timeout=20)
     assert child.returncode == 130
     assert b"interrupted: nothing written" in err and b"Traceback" not in err

@@ -1007,11 +1007,16 @@ def _worker_main(tasks: Any, results: Any, screener: RowScreener, delimiter: str
 
 
 _WORKER: dict[str, Any] = {}
+# Signals that end a run as Ctrl-C does (the command turns them into KeyboardInterrupt).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
 
 
 def _worker_start(screener: RowScreener, delimiter: str, in_process: bool = False) -> None:
     if not in_process:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+        for other in STOP_SIGNALS:  # not the parent's handler: a worker just ends
+            signal.signal(other, signal.SIG_DFL)
     _WORKER["screener"], _WORKER["delimiter"] = screener, delimiter
 
 

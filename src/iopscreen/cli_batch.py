@@ -7,12 +7,13 @@ codes; this module only turns options into calls and renders the summary on stde
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import typer
 
@@ -123,6 +124,7 @@ def batch_command(
         sys.stdout.write(text)
 
     with source, ExitStack() as stack:
+        stack.enter_context(_stop_signals_interrupt())
         write = stack.enter_context(out_file).write if out_file else write_stdout
         sink = (batch_output.ProblemWriter(stack.enter_context(err_file)) if err_file else
                 batch_output.ProblemWriter(sys.stdout) if errors_file == "-" else None)
@@ -165,6 +167,21 @@ def batch_command(
     if save:
         _save(ruleset, input_file, encoding, options, counselor, db)
     raise typer.Exit(EXIT_DATA if tally.error_rows else EXIT_OK)
+
+
+@contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """While batch runs, SIGTERM and SIGHUP (a closed terminal) stop it as Ctrl-C does: the
+    temporary files are removed and nothing is half-written."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = [(sig, signal.signal(sig, stop)) for sig in batch.STOP_SIGNALS]
+    try:
+        yield
+    finally:
+        for sig, handler in previous:
+            signal.signal(sig, handler)
 
 
 def _save(ruleset: Ruleset, input_file: str, encoding: Optional[str], options: BatchOptions,
