@@ -767,6 +767,23 @@ def test_save_keeps_each_valid_row_as_a_record(capsys: pytest.CaptureFixture[str
     assert record["result"]["level"] == first_ok["level"]
 
 
+def test_save_leaves_out_rows_without_an_id(capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "d.csv", [["A", "no"], ["", "yes"], ["C", "maybe"]],
+                     header=["id", "danger"])
+    db = tmp_path / "records.db"
+    code, _, err = batch_cli(capsys, str(data), "-o", str(tmp_path / "r.csv"), "--save",
+                             "--db", str(db))
+    assert code == 1
+    assert ("saved 1 record(s)" in err and "not saved: 1 row(s) with errors" in err
+            and "not saved: 1 row(s) without an id" in err)
+    code, out, _ = cli(capsys, "records", "show", "1", "--db", str(db), "--format", "json",
+                       "-r", MINIMAL)
+    assert code == 0 and json.loads(out)["client"] == "A"
+    code, _, _ = cli(capsys, "records", "show", "2", "--db", str(db), "-r", MINIMAL)
+    assert code != 0  # no second record
+
+
 def test_save_needs_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = batch_cli(capsys, "-", "--save", "--db", str(tmp_path / "r.db"))
     assert code == 2 and "--save needs an input file" in err

@@ -3,7 +3,8 @@
 Runs after the batch output is complete, as a second pass over the same file with the same input
 layer (:mod:`iopscreen.batch_input`) and the engine's own :func:`~iopscreen.engine.screen`, so a
 saved record is exactly what ``evaluate`` would have made of that row. Rows with invalid values
-are not saved (they are in the errors file to be fixed); all rows are saved in one transaction.
+are not saved (they are in the errors file to be fixed), nor rows whose id cell is blank (a record
+no client can be found by: W410 in the errors file); all rows are saved in one transaction.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ class SaveCount:
     saved: int
     skipped_invalid: int
     skipped_blank: int
+    skipped_no_id: int = 0
 
 
 def save_rows(ruleset: Ruleset, path: str, store: Store, *, encoding: str | None,
               delimiter: str | None, id_column: str | None, ignore_extra: bool,
               counselor: str) -> SaveCount:
     """Save each valid row of the CSV file at ``path``; returns what was saved and skipped."""
-    saved = invalid = blank = 0
+    saved = invalid = blank = no_id = 0
     source = open_source(path, encoding)
     with source, store.transaction():
         text = source.text
@@ -55,7 +57,10 @@ def save_rows(ruleset: Ruleset, path: str, store: Store, *, encoding: str | None
                 continue
             client = (row[layout.id_index].strip() if layout.id_index is not None
                       else f"row-{number}")
+            if not client:
+                no_id += 1
+                continue
             save_screening(store, ruleset, screen(ruleset, answers), answers, client=client,
                            counselor=counselor, source="batch")
             saved += 1
-    return SaveCount(saved, invalid, blank)
+    return SaveCount(saved, invalid, blank, no_id)

@@ -193,8 +193,10 @@ def _save(ruleset: Ruleset, input_file: str, encoding: Optional[str], options: B
         count = save_rows(ruleset, input_file, store, encoding=encoding,
                           delimiter=options.delimiter, id_column=options.id_column,
                           ignore_extra=options.ignore_extra, counselor=counselor)
-    skipped = (f"; not saved: {count.skipped_invalid} row(s) with errors"
-               if count.skipped_invalid else "")
+    skipped = "".join(
+        f"; not saved: {n} row(s) {why}" for n, why in (
+            (count.skipped_invalid, "with errors"),
+            (count.skipped_no_id, "without an id (no client to file them under)")) if n)
     make_console(stderr=True).print(f"saved {count.saved} record(s) in {store.path}{skipped}",
                                     markup=False, soft_wrap=True)
 
