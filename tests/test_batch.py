@@ -498,17 +498,22 @@ def test_progress_bar_only_on_a_terminal(capsys: pytest.CaptureFixture[str],
         def update(self, rows: int, done: int) -> None:
             pass
 
+        def print(self, text: str, **options: Any) -> None:
+            shown.append(text)  # lines printed while the bar shows go above it
+
     import iopscreen.cli_batch as cli_batch
 
     monkeypatch.setattr(cli_batch, "ProgressBar", Bar)
     args = ["batch", "-r", MINIMAL, str(MESSY), "--ignore-extra", "-o"]
-    cli(capsys, *args, str(tmp_path / "a.csv"))
+    assert cli(capsys, *args, str(tmp_path / "a.csv"))[0] == 1  # (messy has bad rows)
     assert shown == []  # stderr is not a terminal here
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    cli(capsys, *args, str(tmp_path / "b.csv"))
-    assert shown == ["screening messy.csv"]
-    cli(capsys, *args, str(tmp_path / "c.csv"), "--no-progress")
-    assert shown == ["screening messy.csv"]
+    assert cli(capsys, *args, str(tmp_path / "b.csv"))[0] == 1
+    assert shown[0] == "screening messy.csv"
+    assert shown[1].endswith("messy.csv: rows are identified by column 'Client ID'")
+    shown.clear()
+    assert cli(capsys, *args, str(tmp_path / "c.csv"), "--no-progress")[0] == 1
+    assert shown == []
 
 
 # ---------------------------------------------------- parallel and block reading = sequential

@@ -203,12 +203,15 @@ def _save(ruleset: Ruleset, input_file: str, encoding: Optional[str], options: B
 
 def _run(ruleset: Ruleset, source: batch_input.Source, write: Callable[[str], object],
          options: BatchOptions, on_problem: Callable[[Problem], None], no_progress: bool) -> Tally:
-    def on_layout(layout: batch_input.Layout) -> None:
-        _print_layout_notes(layout, source.name)
-
     if no_progress or not sys.stderr.isatty():
-        return batch.run_batch(ruleset, source, write, options, on_problem, on_layout=on_layout)
+        err = make_console(stderr=True)
+        return batch.run_batch(ruleset, source, write, options, on_problem, on_layout=lambda
+                               layout: _print_layout_notes(layout, source.name, err.print))
     with ProgressBar(f"screening {Path(source.name).name}", source.size) as bar:
+
+        def on_layout(layout: batch_input.Layout) -> None:
+            _print_layout_notes(layout, source.name, bar.print)
+
         last = [0.0]
 
         def progress(rows: int, done: int) -> None:
@@ -221,20 +224,22 @@ def _run(ruleset: Ruleset, source: batch_input.Source, write: Callable[[str], ob
                                on_layout=on_layout, progress=progress)
 
 
-def _print_layout_notes(layout: batch_input.Layout, source: str) -> None:
-    err = make_console(stderr=True)
+def _print_layout_notes(layout: batch_input.Layout, source: str,
+                        say: Callable[..., object]) -> None:
+    """What the header told us, one line each through ``say`` (a console's or the progress
+    bar's print)."""
     if layout.id_index is not None:
-        err.print(f"{source}: rows are identified by column '{layout.id_name}'", markup=False,
-                  soft_wrap=True)
+        say(f"{source}: rows are identified by column '{layout.id_name}'", markup=False,
+            soft_wrap=True)
     else:
-        err.print(f"{source}: no id column found; rows are identified by number "
-                  "(name one with --id-column)", markup=False, soft_wrap=True)
+        say(f"{source}: no id column found; rows are identified by number "
+            "(name one with --id-column)", markup=False, soft_wrap=True)
     if layout.ignored:
-        err.print(f"{source}: ignoring {len(layout.ignored)} column(s) that are not questions: "
-                  f"{_listed(layout.ignored)}", markup=False, soft_wrap=True)
+        say(f"{source}: ignoring {len(layout.ignored)} column(s) that are not questions: "
+            f"{_listed(layout.ignored)}", markup=False, soft_wrap=True)
     if layout.missing:
-        err.print(f"{source}: {len(layout.missing)} question(s) have no column and count as "
-                  f"unanswered: {_listed(layout.missing)}", markup=False, soft_wrap=True)
+        say(f"{source}: {len(layout.missing)} question(s) have no column and count as "
+            f"unanswered: {_listed(layout.missing)}", markup=False, soft_wrap=True)
 
 
 def _listed(names: Sequence[str], limit: int = 8) -> str:

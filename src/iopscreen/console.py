@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Iterable
+from typing import Any, Iterable
 
 from rich import box
 from rich.console import Console, Group
@@ -330,6 +330,11 @@ class ProgressBar:
 
     def update(self, rows: int, done: int) -> None:
         self._progress.update(self._task, completed=done, rows=f"{rows:,}")
+        self._progress.refresh()
+
+    def print(self, text: str, **options: Any) -> None:
+        """Print above the bar (a print to another console would land on the bar's line)."""
+        self._progress.console.print(text, **options)
         self._progress.refresh()
 
     def __exit__(self, *exc: object) -> None:
