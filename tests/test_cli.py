@@ -184,3 +184,17 @@ def test_evaluate_save_keeps_a_record(capsys: pytest.CaptureFixture[str], tmp_pa
     record = json.loads(out)
     assert record["client"] == "C-9" and record["source"] == "evaluate"
     assert record["result"]["level"] == "mid"
+
+
+def test_ctrl_c_while_the_command_line_loads_ends_quietly(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from iopscreen import entry
+
+    def interrupted(name: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(entry, "import_module", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        entry.main()
+    assert stop.value.code == 130
+    assert capsys.readouterr().err == "interrupted\n"
