@@ -63,6 +63,16 @@ def test_integer_range() -> None:
         parse("drinks", "1.5")
     with pytest.raises(InvalidAnswer):
         parse("drinks", True)
+    assert parse("drinks", "12.0") == Answer(12)  # as some spreadsheets export numbers
+    assert parse("drinks", "+7") == Answer(7)
+
+
+@pytest.mark.parametrize("raw", ["1e1", "1_0", "\uff11\uff10", "12.", "0x10", "1 0", "12,0"])
+def test_only_plain_digits_make_a_whole_number(raw: str) -> None:
+    """Python's int()/float() take these; a person writing a count does not."""
+    with pytest.raises(InvalidAnswer) as info:
+        parse("drinks", raw)
+    assert info.value.code == "E401" and "'declined'" in info.value.hint
 
 
 @pytest.mark.parametrize("qid, raw, code", [

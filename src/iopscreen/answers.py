@@ -6,6 +6,7 @@ Error messages never include the raw value unless ``show_values`` is set: answer
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -20,6 +21,7 @@ YES_TOKENS = frozenset({"yes", "y", "true", "t", "1"})
 NO_TOKENS = frozenset({"no", "n", "false", "f", "0"})
 NONE_TOKENS = frozenset({"none", "none of these"})
 MULTI_SEPARATORS = ("|", ";", ",")
+WHOLE_NUMBER = re.compile(r"([+-]?[0-9]+)(?:\.0+)?")
 
 
 @dataclass(frozen=True)
@@ -89,19 +91,13 @@ class AnswerParser:
         if q.type == "text":
             return Answer(text)
         if q.type == "integer":
-            try:
-                number = int(text)
-            except ValueError:
-                try:
-                    as_float = float(text)
-                except ValueError:
-                    raise self._bad("E401", "not-a-number", "is not a whole number",
-                                    f"give a number from {q.min} to {q.max}") from None
-                if not as_float.is_integer():
-                    raise self._bad("E401", "not-a-number", "is not a whole number",
-                                    f"give a number from {q.min} to {q.max}") from None
-                number = int(as_float)
-            return self._in_range(number)
+            # Plain digits only (a spreadsheet's "12.0" too): not 1e2, 1_00 or other scripts'
+            # digits, which Python's int() and float() would take but no person writes.
+            whole = WHOLE_NUMBER.fullmatch(text)
+            if whole is None:
+                raise self._bad("E401", "not-a-number", "is not a whole number",
+                                f"give a number from {q.min} to {q.max}, or 'declined'")
+            return self._in_range(int(whole.group(1)))
         if q.type == "multi":
             return self._parse_multi([text])
         if q.type == "yesno":
@@ -125,7 +121,7 @@ class AnswerParser:
                 raw = int(raw)
             if not isinstance(raw, int):
                 raise self._bad("E401", "not-a-number", "is not a whole number",
-                                f"give a number from {q.min} to {q.max}")
+                                f"give a number from {q.min} to {q.max}, or 'declined'")
             return self._in_range(raw)
         if q.type == "choice":
             if isinstance(raw, bool):
