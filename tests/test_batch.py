@@ -118,6 +118,21 @@ def test_unknown_column_is_an_error_and_nothing_is_written(capsys: pytest.Captur
     assert not out.exists() and not (tmp_path / "e.csv").exists() and not leftovers(tmp_path)
 
 
+@pytest.mark.parametrize("header, extra, hint", [
+    ("id,danger,", [], "the header ends with a delimiter: remove it"),
+    ("id,,danger", [], "name the column or remove it"),
+    ("id,danger", ["-d", ";"], "the header was read as one column: check the delimiter"),
+])
+def test_header_problems_get_a_hint_that_fits(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path, header: str, extra: list[str],
+                                              hint: str) -> None:
+    data = tmp_path / "h.csv"
+    data.write_text(f"{header}\nA,no,\n", encoding="utf-8")
+    code, _, err = batch_cli(capsys, str(data), *extra)
+    assert code == 1 and "E411" in err
+    assert f"hint: {hint}" in err
+
+
 def test_formats_carry_the_same_results(capsys: pytest.CaptureFixture[str],
                                         tmp_path: Path) -> None:
     outs = {}

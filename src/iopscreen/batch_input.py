@@ -97,7 +97,8 @@ def open_source(path: str, encoding: str | None, stdin: IO[bytes] | None = None)
             raise UsageError(f"input file '{path}' not found",
                              hint="give a CSV file of responses, or - for standard input") from None
         except IsADirectoryError:
-            raise UsageError(f"input '{path}' is a folder, not a file") from None
+            raise UsageError(f"input '{path}' is a folder, not a file",
+                             hint="give the CSV file inside it") from None
         except OSError as exc:
             raise UsageError(f"cannot read input '{path}': {exc.strerror}") from None
         name = path
@@ -238,12 +239,20 @@ def plan_layout(header: Sequence[str], ruleset: Ruleset, source: str, *,
             ignored.append(label)
         else:
             close = did_you_mean(n, questions) if n else ""
+            if len(header) == 1:
+                first = ("the header was read as one column: check the delimiter (--delimiter); ")
+            elif not n and i == len(header) - 1:
+                first = "the header ends with a delimiter: remove it, or "
+            elif not n:
+                first = "name the column or remove it; or "
+            else:
+                first = f"{close} " if close else ""
             problems.append(Diagnostic(
                 *E_UNKNOWN_COLUMN,
                 f"column '{label}' is not a question of {ruleset.id} {ruleset.version}"
                 if n else f"column {i + 1} has no name", source, 1, _char_col(header, i),
-                hint=(f"{close} " if close else "") + "--ignore-extra skips columns that are "
-                     "not questions ('iopscreen template' writes the expected header)"))
+                hint=first + "--ignore-extra skips columns that are not questions ('iopscreen "
+                             "template' writes the expected header)"))
     if problems:
         raise AnswerError(f"{len(problems)} problem(s) with the header of {source}",
                           diagnostics=problems)

@@ -239,8 +239,9 @@ def check_paths(input_path: str, outputs: Sequence[tuple[str, str | None]], forc
         for other_what, other in seen:
             if _same_file(target, other):
                 raise UsageError(f"{what} '{path}' is {other_what}",
-                                 hint="never write over the input: give each output its own "
-                                      "name, e.g. -o results.csv --errors problems.csv")
+                                 hint=("never write over the input: " if other_what ==
+                                       "the input" else "") + "give each output its own name, "
+                                      "e.g. -o results.csv --errors problems.csv")
         if target.is_dir():
             raise UsageError(f"{what} '{path}' is a folder", hint="give a file name")
         if target.exists() and not force:
