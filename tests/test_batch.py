@@ -150,7 +150,7 @@ def test_formats_carry_the_same_results(capsys: pytest.CaptureFixture[str],
     assert crisis["level"] == "high" and crisis["mood_score"] == 6
     failed = next(x for x in lines if x["row"] == 9)
     assert failed["status"] == "error" and failed["level"] is None
-    assert failed["errors"] == [{"code": "E410", "column": ""}]
+    assert failed["errors"] == [{"code": "E410", "column": None}]  # the whole row, no column
     for row, obj in zip(table, lines):
         assert row["level"] == (obj["level"] or "")
         assert row["fired_rules"] == "|".join(obj["fired_rules"] or [])

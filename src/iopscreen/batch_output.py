@@ -179,7 +179,7 @@ class JsonlEncoder:
         ident = f"{self.id_key}: {json.dumps(rid)}, " if self.has_id else ""
         if not errors:
             return f'{{"row": {row}, {ident}"status": "ok", "errors": []'
-        errs = json.dumps([{"code": c, "column": col} for c, col in errors])
+        errs = json.dumps([{"code": c, "column": col or None} for c, col in errors])
         return f'{{"row": {row}, {ident}"status": "error", "errors": {errs}'
 
     def row(self, row: int, rid: str, errors: tuple[tuple[str, str], ...], level: int,

@@ -292,15 +292,15 @@ def _print_summary(ruleset: Ruleset, source: str, output: str, errors_file: Opti
                   + (f" -> {'stdout' if errors_file == '-' else errors_file}" if errors_file
                      else ""), markup=False, soft_wrap=True)
     if shown and not errors_file:
-        hinted: set[str] = set()
+        hinted: set[tuple[str, str]] = set()
         for p in shown:
             who = f" (id {p.id})" if p.id else ""
             col = f", column {p.column}" if p.column else ""
             err.print(f"{source}:{p.line}: {p.level} {p.code} {p.name}: row {p.row}{who}{col}: "
                       f"{p.message}", style="red" if p.level == "error" else "yellow",
                       markup=False, soft_wrap=True)
-            if p.hint and p.code not in hinted:
-                hinted.add(p.code)
+            if p.hint and (p.code, p.hint) not in hinted:  # each different hint once
+                hinted.add((p.code, p.hint))
                 err.print(f"  hint: {p.hint}", markup=False, soft_wrap=True)
         more = tally.errors + tally.warnings - len(shown)
         if more > 0:
