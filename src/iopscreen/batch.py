@@ -33,7 +33,7 @@ from itertools import chain, compress, islice, repeat
 from operator import is_, itemgetter
 from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
-from .answers import DECLINED_TOKENS, AnswerParser, InvalidAnswer
+from .answers import AnswerParser, InvalidAnswer
 from .batch_input import (
     E_EMPTY,
     E_ENCODING,
@@ -242,8 +242,7 @@ class RowScreener:
                 marked.append(None)
                 continue
             parser = AnswerParser(question)
-            table = _parse_table(parser)
-            with_declined = {**table, **_declined_forms(parser)}
+            table, with_declined = _parse_tables(parser)
             tables.append(table)
             marked.append(with_declined)
             self.columns.append((col, program.slots[qid], qid, parser, table, with_declined))
@@ -453,10 +452,11 @@ class RowScreener:
         questions = self.ruleset.questions
         for qid in ignored:
             when = questions[qid].ask_when
+            assert when is not None  # only a question asked under a condition is left out
             self._problem(problems, tally, row, line, rid, self.layout.column_name(
                 self.layout.question_index[qid]), WARNING, *W_NOT_ASKED,
                 f"answered, but skip logic leaves this question out here (it is asked when "
-                f"{when.text if when else 'always'}), so the answer is not used",
+                f"{when.text}), so the answer is not used",
                 "check the source: the answer, or an earlier one that decides whether this "
                 "question is asked, may be a slip")
         safety = tuple(q for q in ignored if q in self.safety_questions)
@@ -489,10 +489,11 @@ class RowScreener:
         tally.count(problem)
 
 
-def _parse_table(parser: AnswerParser) -> dict[str, Any]:
+def _parse_tables(parser: AnswerParser) -> tuple[dict[str, Any], dict[str, Any]]:
     """Cell text -> typed value for the forms a column is likely to hold, each parsed by
-    ``parser`` itself (so the table can never disagree with it). Declined forms are left out
-    (a lookup of one fails, and :meth:`RowScreener.marked_fill` records it)."""
+    ``parser`` itself (so a table can never disagree with it): the answers, and the same with
+    the declined forms as _DECLINED (a lookup of one fails in the first table, and
+    :meth:`RowScreener.marked_fill` reads the row through the second)."""
     q = parser.question
     texts = {""}
     for key in parser.table:
@@ -503,6 +504,7 @@ def _parse_table(parser: AnswerParser) -> dict[str, Any]:
             and q.max - q.min <= 2000:
         texts.update(str(n) for n in range(q.min, q.max + 1))
     table: dict[str, Any] = {}
+    declined: dict[str, Any] = {}
     for text in texts:
         try:
             answer = parser.parse(text)
@@ -510,20 +512,11 @@ def _parse_table(parser: AnswerParser) -> dict[str, Any]:
             continue
         if answer is None:
             table[text] = None
-        elif not answer.declined:
+        elif answer.declined:
+            declined[text] = _DECLINED
+        else:
             table[text] = answer.value
-    return table
-
-
-def _declined_forms(parser: AnswerParser) -> dict[str, Any]:
-    """The usual spellings of the declined tokens -> _DECLINED, each checked with ``parser``."""
-    forms: dict[str, Any] = {}
-    for token in DECLINED_TOKENS:
-        for text in (token, token.upper(), token.capitalize()):
-            answer = parser.parse(text)
-            if answer is not None and answer.declined:
-                forms[text] = _DECLINED
-    return forms
+    return table, {**table, **declined}
 
 
 def _compile_fill(columns: Sequence[int | None], tables: Sequence[dict[str, Any] | None],
@@ -860,7 +853,8 @@ class _Workers:
     blocks not yet back, with this one, fit in the pipe (enlarged to PIPE_BYTES where the
     system allows). A worker waiting for its result to be read while this process waits for
     room to send would be stuck for good; this way it cannot happen, and no thread is needed.
-    A block too big for any pipe is screened here.
+    A block that does not fit the pipe of the worker with room and the fewest bytes waiting is
+    screened here.
     """
 
     PIPE_BYTES = 1 << 20
@@ -916,14 +910,15 @@ class _Workers:
         return any(len(g) < self.DEPTH for g in self.given)
 
     def give(self, item: _Block) -> bool:
-        """Send ``item`` to the worker with the fewest bytes waiting, if its pipe has room.
-        False: no pipe could take it without this process waiting (screen it here)."""
+        """Send ``item`` to the worker with room and the fewest bytes waiting, if its pipe can
+        take it. False: it cannot without this process waiting (screen it here)."""
         payload = pickle.dumps((item.text, item.first_row, item.line_offset),
                                pickle.HIGHEST_PROTOCOL)
         need = len(payload) + 16  # with the pipe's length header
-        waiting = [sum(size for _, size in g) for g in self.given]
+        waiting = [(len(g) >= self.DEPTH, sum(size for _, size in g)) for g in self.given]
         i = min(range(len(waiting)), key=waiting.__getitem__)
-        if len(self.given[i]) >= self.DEPTH or waiting[i] + need > self.capacity:
+        full, size = waiting[i]
+        if full or size + need > self.capacity:
             return False
         self.tasks[i].send_bytes(payload)
         self.given[i].append((item, need))
@@ -963,16 +958,18 @@ def _enlarge_pipe(fd: int, size: int) -> int:
     """Ask for a pipe buffer of ``size`` bytes; returns the size it has (Linux may refuse)."""
     try:
         import fcntl
-
-        set_size = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-        get_size = getattr(fcntl, "F_GETPIPE_SZ", 1032)
-        try:
-            fcntl.fcntl(fd, set_size, size)
-        except OSError:
-            pass
-        return int(fcntl.fcntl(fd, get_size))
-    except (ImportError, OSError):
-        return 1 << 16  # the usual size elsewhere
+    except ImportError:
+        return 1 << 16
+    if not hasattr(fcntl, "F_SETPIPE_SZ"):  # not Linux: pipes keep their usual size
+        return 1 << 16
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+    except OSError:  # above the system's limit: keep what there is
+        pass
+    try:
+        return int(fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))
+    except OSError:
+        return 1 << 16
 
 
 def _worker_main(tasks: Any, results: Any, screener: RowScreener, delimiter: str,

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from itertools import compress
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 
 from .batch_input import Layout
 from .errors import UsageError
@@ -259,10 +259,14 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-class ProblemWriter:
-    """Writes problems as CSV rows (the ``--errors`` file)."""
+class _Writes(Protocol):
+    def write(self, text: str, /) -> object: ...
 
-    def __init__(self, handle: IO[str]):
+
+class ProblemWriter:
+    """Writes problems as CSV rows (the ``--errors`` file, or stdout)."""
+
+    def __init__(self, handle: _Writes):
         self._writer = csv.writer(handle, lineterminator="\n")
         self._writer.writerow(PROBLEM_COLUMNS)
 

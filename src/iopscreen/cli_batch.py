@@ -13,6 +13,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from enum import Enum
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Iterator, Optional, Sequence
 
 import typer
@@ -116,18 +117,18 @@ def batch_command(
     shown: list[Problem] = []
     out_file = AtomicOutput(Path(output)) if output != "-" else None
     err_file = AtomicOutput(Path(errors_file)) if errors_file and errors_file != "-" else None
-    to_stdout: list[str] = []  # what went to stdout before a problem, if anything did
+    wrote_stdout = [False]  # set once anything (results or problems) went to stdout
 
     def write_stdout(text: str) -> None:
-        if text and not to_stdout:
-            to_stdout.append(text)
+        wrote_stdout[0] = wrote_stdout[0] or bool(text)
         sys.stdout.write(text)
 
     with source, ExitStack() as stack:
         stack.enter_context(_stop_signals_interrupt())
         write = stack.enter_context(out_file).write if out_file else write_stdout
         sink = (batch_output.ProblemWriter(stack.enter_context(err_file)) if err_file else
-                batch_output.ProblemWriter(sys.stdout) if errors_file == "-" else None)
+                batch_output.ProblemWriter(SimpleNamespace(write=write_stdout))
+                if errors_file == "-" else None)
 
         def on_problem(problem: Problem) -> None:
             if sink is not None:
@@ -152,7 +153,8 @@ def batch_command(
             raise UsageError(f"cannot read or write: {exc.strerror or exc}",
                              hint="check free disk space and permissions") from None
         except IopscreenError:
-            if to_stdout:  # a file cannot be taken back; say so (files are: see AtomicOutput)
+            if wrote_stdout[0]:  # stdout cannot be taken back; say so (files are renamed
+                # into place only at the end: see AtomicOutput)
                 sys.stdout.flush()
                 make_console(stderr=True).print(
                     "stopped: the output on stdout is incomplete (it holds the rows before the "

@@ -58,7 +58,6 @@ class _Parts:
     body: tuple[str, ...]  # statements: answers cleared by skip logic, scores, derived values
     rules: tuple[str, ...]  # an expression per rule
     miscs: str  # the misconception truths, a tuple expression
-    asks: str  # the ask truths, a tuple expression
     namespace: dict[str, Any]
 
 
@@ -175,7 +174,7 @@ def compile_program(ruleset: Ruleset) -> Program:
         questions_behind(name)
     return Program(ruleset, slots, len(slots), run, source,
                    {**behind, **{q: frozenset([q]) for q in ruleset.questions}},
-                   _Parts(tuple(body), rule_sources, misc_tuple, asks, namespace))
+                   _Parts(tuple(body), rule_sources, misc_tuple, namespace))
 
 
 def _compile(source: str, namespace: dict[str, Any], ruleset: Ruleset,
@@ -231,7 +230,8 @@ def _band_lines(inst: Instrument, target: str, score_slot: int,
     ordered = sorted(inst.bands, key=lambda b: b.min)
     chain = " else ".join(f"{b.id!r} if s <= {b.max}" for b in ordered[:-1])
     last = repr(ordered[-1].id)
-    compare = f"(None if (s := v[{score_slot}]) is None else {f'{chain} else {last}' if chain else last})"
+    bands = f"{chain} else {last}" if chain else last
+    compare = f"(None if (s := v[{score_slot}]) is None else {bands})"
     lo, hi = ordered[0].min, ordered[-1].max
     if not (isinstance(lo, int) and isinstance(hi, int)) or hi - lo > BAND_TABLE_LIMIT:
         return [f"    {target} = {compare}"]
