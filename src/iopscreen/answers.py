@@ -69,6 +69,22 @@ class AnswerParser:
         for c in question.choices:
             self._codes.setdefault(c.label.strip().casefold(), c.code)
 
+    def likely_texts(self) -> set[str]:
+        """The cell texts a column of answers to this question is likely to hold: the
+        parser's own forms in the usual cases, codes, labels and, for a small range of
+        numbers, each number (batch screening parses them all up front)."""
+        q = self.question
+        texts = {""}
+        for key in self.table:
+            texts.update((key, key.upper(), key.capitalize(), key.title()))
+        for c in q.choices:
+            texts.update((str(c.code), c.label, c.label.strip(), c.label.upper(),
+                          c.label.lower()))
+        if q.type == "integer" and q.min is not None and q.max is not None \
+                and q.max - q.min <= 2000:
+            texts.update(str(n) for n in range(q.min, q.max + 1))
+        return texts
+
     # -- the one entry point
     def parse(self, raw: Any) -> Answer | None:
         """Return the typed answer, or None for unanswered. Raises :class:`InvalidAnswer`."""

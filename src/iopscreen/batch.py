@@ -27,12 +27,13 @@ import re
 import signal
 import sys
 import tempfile
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from itertools import chain, compress, islice, repeat
 from operator import is_, itemgetter
 from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
+from . import lanes
 from .answers import AnswerParser, InvalidAnswer
 from .batch_input import (
     E_EMPTY,
@@ -211,6 +212,55 @@ class Decision:
         return top, behind
 
 
+class _BlockTexts:
+    """The output pieces of rows screened in a block, from the encoder, kept per distinct key
+    (see :meth:`RowScreener.screen_block`).
+
+    The fired rules of a row are written group by group, seven rules a group: a group's
+    piece is picked by a byte holding which of its rules fired and, in the top bit, whether
+    a rule of an earlier group did (then the piece starts with the separator).
+    """
+
+    GROUP = 7
+
+    def __init__(self, enc: Any, ruleset: Ruleset, nlevels: int, nflags: int,
+                 scores: list[tuple[int, Any]]):
+        nmisc = len(ruleset.misconceptions)
+        questions = tuple(ruleset.questions)
+        rules = tuple(r.id for r in ruleset.rules)
+
+        def outcome(key: Any) -> str:
+            key = lanes.as_int(key)
+            level = (key & ((1 << nlevels) - 1)).bit_length() - 1
+            return enc.outcome(max(level, 0), key >> nlevels)
+
+        self.outcome = Memo(outcome)
+        self.misconceptions = Memo(lambda key: enc.misconceptions(
+            tuple(bool(lanes.as_int(key) >> i & 1) for i in range(nmisc))))
+        self.provisional = Memo(lambda key: enc.provisional(
+            lanes.as_int(key[0]).bit_length() - 1,
+            [q for i, q in enumerate(questions) if lanes.as_int(key[1]) >> i & 1])
+            if key[0] else enc.provisional(None, ()))
+        opening, item, separator, closing = enc.fired_parts
+        size = self.GROUP
+        self.fired = [tuple((separator if b >> size and b & 0x7F else "") + separator.join(
+            item.format(rules[g + j]) for j in range(min(size, len(rules) - g)) if b >> j & 1)
+            for b in range(256)) for g in range(0, len(rules), size)]
+        # per instrument: the piece for each score byte (255: no score)
+        self.scores = [tuple(enc.score(k, s, lanes.band_id_for(inst, s)) if s <= hi else
+                             enc.score(k, None, None) for s in range(256))
+                       for k, (hi, inst) in enumerate(scores)]
+        fields = ["{%d}" % (6 + g) for g in range(len(self.fired))]
+        score_fields = ["{%d}" % (6 + len(self.fired) + k) for k in range(len(scores))]
+
+        def literal(text: str) -> str:
+            return text.replace("{", "{{").replace("}", "}}")
+
+        self.format = (enc.ok_format().replace("{4}", literal(opening) + "".join(fields)
+                                               + literal(closing))
+                       + enc.score_separator.join(score_fields) + literal(enc.row_end(()))).format
+
+
 class RowScreener:
     """Screens CSV records of one layout with one rule set.
 
@@ -262,6 +312,16 @@ class RowScreener:
             q for rule in ruleset.rules if crisis_flags.intersection(rule.flags)
             for name in rule.when.names for q in program.behind[name])
         self.id_buckets = 1  # set by the run from the input's size, before workers start
+        try:
+            self.lanes: lanes.Plan | None = lanes.Plan(ruleset, {
+                q: layout.question_index.get(q) for q in ruleset.questions})
+        except lanes.Unsupported:
+            self.lanes = None  # every row goes one at a time
+        self.block_texts = _BlockTexts(self.encoder, ruleset, len(ruleset.levels),
+                                       len(ruleset.flags),
+                                       [(c.hi, inst) for c, inst in self.lanes.scores]
+                                       if self.lanes is not None else [])
+        self.verdicts = lanes.Verdicts(self.decision, len(ruleset.questions))
 
     def slow_fill(self, r: list[str]) -> tuple[list[Any], set[str], list[tuple[int, str, str,
                                                                               str, str]]]:
@@ -393,22 +453,117 @@ class RowScreener:
                      self._bucket_ids(ids, first_row, starts), open_end,
                      starts[-1] if count else 0)
 
+    def screen_block(self, records: list[list[str]], first_row: int,
+                     line_offset: int) -> Chunk:
+        """Screen ``records``, one a line from ``line_offset + 1`` on, all at once with the
+        rule set's lanes (see :mod:`iopscreen.lanes`); the rows the lanes mark, and the rows
+        of the wrong length or without an id, go through :meth:`screen` one at a time."""
+        plan = self.lanes
+        n = len(records)
+        if plan is None or not n:
+            return self.screen(records, None, first_row, line_offset)
+        ncols, idc = self.ncols, self.layout.id_index
+        probe = idc if idc is not None else 0
+        one_by_one: set[int] = set()
+        given = records
+        if any(map(ncols.__ne__, map(len, records))):
+            wrong = list(compress(range(n), map(ncols.__ne__, map(len, records))))
+            one_by_one.update(wrong)
+            records = list(records)
+            dummy = [""] * ncols
+            for i in wrong:
+                records[i] = dummy
+        columns = list(zip(*records))
+        one_by_one.update(compress(range(n), map(_is_blank, columns[probe])))
+        block = lanes.Block(n, plan.codes(columns, n))
+        true, unknown, miscs, open_, scores = plan.evaluate(block)
+        if block.fallback:
+            one_by_one.update(compress(range(n), block.fallback.to_bytes(n, "little")))
+        reached, possible, deciding, provisional = self.verdicts.decide(block, true, unknown,
+                                                                        open_)
+        lf_words = lanes.pack(reached, n)
+        ids = list(columns[idc]) if idc is not None else [""] * n
+        enc, texts = self.encoder, self.block_texts
+        fields = [range(first_row, first_row + n), enc.id_fields(ids),
+                  map(texts.outcome.__getitem__, lf_words),
+                  map(texts.provisional.__getitem__, zip(lanes.pack(possible, n),
+                                                          lanes.pack(deciding, n))),
+                  repeat(""), map(texts.misconceptions.__getitem__, lanes.pack(miscs, n))]
+        earlier, size = 0, texts.GROUP
+        for g, pieces in enumerate(texts.fired):
+            acc = earlier << 7
+            for j, lane in enumerate(true[size * g:size * g + size]):
+                acc |= lane << j
+                earlier |= lane
+            fields.append(map(pieces.__getitem__, acc.to_bytes(n, "little")))
+        for (x, known), pieces in zip(scores, texts.scores):
+            marked = (x & known * 255) | (255 * (block.one ^ known))
+            fields.append(map(pieces.__getitem__, marked.to_bytes(n, "little")))
+        out = list(map(texts.format, *fields))
+        # Counts, from the distinct level-and-flags keys of the rows screened here.
+        tally = Tally([0] * len(self.ruleset.levels))
+        kept = lf_words
+        prov_rows = provisional.to_bytes(n, "little")
+        if one_by_one:
+            keep = bytes(i not in one_by_one for i in range(n))
+            kept = list(compress(lf_words, keep))
+            prov_rows = bytes(map(int.__and__, prov_rows, keep))
+        crisis_keys = set()
+        nlevels, crisis_mask = len(self.ruleset.levels), self.decision.crisis_mask
+        for key, count in Counter(kept).items():
+            level = max((lanes.as_int(key) & ((1 << nlevels) - 1)).bit_length() - 1, 0)
+            tally.levels[level] += count
+            if lanes.as_int(key) >> nlevels & crisis_mask:
+                tally.crisis += count
+                crisis_keys.add(key)
+        tally.rows = len(kept)
+        tally.provisional = prov_rows.count(1)
+        if crisis_keys:
+            first = islice((i for i in compress(range(n), map(crisis_keys.__contains__,
+                                                               lf_words))
+                            if i not in one_by_one), CRISIS_LISTED)
+            tally.crisis_rows = [(first_row + i, ids[i], False) for i in first]
+        # The rows the lanes do not screen, one at a time, in order.
+        problems: list[Problem] = []
+        if one_by_one:
+            alone_tally = Tally([0] * len(self.ruleset.levels))
+            for i in sorted(one_by_one):
+                r = given[i]
+                alone = self.screen([r], None, first_row + i, line_offset + i)
+                out[i] = alone.text
+                problems.extend(alone.problems)
+                alone_tally.add(alone.tally)
+                ids[i] = r[idc] if idc is not None and len(r) > idc else ""
+            crisis_rows = sorted(tally.crisis_rows + alone_tally.crisis_rows)[:CRISIS_LISTED]
+            tally.add(alone_tally)
+            tally.crisis_rows = crisis_rows
+        last = given[-1]
+        open_end = bool(last) and last[-1].endswith(("\n", "\r"))
+        return Chunk("".join(out), problems, tally, first_row, n,
+                     self._bucket_ids(ids, first_row, range(line_offset + 1,
+                                                            line_offset + 1 + n)),
+                     open_end, line_offset + n)
+
     def _bucket_ids(self, ids: list[str], first_row: int,
                     lines: Sequence[int]) -> list[tuple[str, str]]:
         """The rows' ids sorted into :class:`DuplicateIds` buckets (here, in the workers)."""
         if not ids:
             return []
         buckets = self.id_buckets
-        keys: list[list[str]] = [[] for _ in range(buckets)]
-        where: list[list[str]] = [[] for _ in range(buckets)]
-        for i, rid in enumerate(ids):
-            key = rid.strip()
-            if key:
-                b = hash(key) % buckets
-                keys[b].append(key)
-                where[b].append(f"{first_row + i}\t{lines[i]}")
+        keys = list(map(str.strip, ids))
+        where = list(map("{}\t{}".format, range(first_row, first_row + len(ids)), lines))
+        if "" in keys:  # rows without an id
+            where = list(compress(where, keys))
+            keys = list(compress(keys, keys))
+        if buckets == 1:
+            sorted_keys, sorted_where = [keys], [where]
+        else:
+            bucket = list(map(int.__mod__, map(hash, keys), repeat(buckets)))
+            sorted_keys = [list(compress(keys, map(b.__eq__, bucket))) for b in range(buckets)]
+            sorted_where = [list(compress(where, map(b.__eq__, bucket)))
+                            for b in range(buckets)]
         out = []
-        for k, w in zip(keys, where):
+        for k, w in zip(sorted_keys, sorted_where):
             text = "\n".join(k)
             if "\r" in text or text.count("\n") != len(k) - 1:  # a line break inside an id
                 text = "\n".join(x.replace("\r", " ").replace("\n", " ") for x in k)
@@ -489,20 +644,16 @@ class RowScreener:
         tally.count(problem)
 
 
+def _is_blank(cell: str) -> bool:
+    return not cell.strip()
+
+
 def _parse_tables(parser: AnswerParser) -> tuple[dict[str, Any], dict[str, Any]]:
     """Cell text -> typed value for the forms a column is likely to hold, each parsed by
     ``parser`` itself (so a table can never disagree with it): the answers, and the same with
     the declined forms as _DECLINED (a lookup of one fails in the first table, and
     :meth:`RowScreener.marked_fill` reads the row through the second)."""
-    q = parser.question
-    texts = {""}
-    for key in parser.table:
-        texts.update((key, key.upper(), key.capitalize(), key.title()))
-    for c in q.choices:
-        texts.update((str(c.code), c.label, c.label.strip(), c.label.upper(), c.label.lower()))
-    if q.type == "integer" and q.min is not None and q.max is not None \
-            and q.max - q.min <= 2000:
-        texts.update(str(n) for n in range(q.min, q.max + 1))
+    texts = parser.likely_texts()
     table: dict[str, Any] = {}
     declined: dict[str, Any] = {}
     for text in texts:
@@ -1033,7 +1184,7 @@ def _worker_screen(text: str, first_row: int, line_offset: int) -> Chunk:
         except _NotOneLine:
             pass
         else:
-            return screener.screen(records, None, first_row, line_offset)
+            return screener.screen_block(list(records), first_row, line_offset)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     return screener.screen(reader, reader, first_row, line_offset)
 

@@ -107,6 +107,44 @@ class CsvEncoder:
     def header(self) -> str:
         return ",".join(_csv_field(c) for c in self.columns) + "\n"
 
+    # A row is head + outcome + provisional + fired + misconceptions + scores + end; batch
+    # screening builds the pieces of many rows at once (see RowScreener.screen_block).
+    score_separator = ","
+
+    def outcome(self, level: int, flags: int) -> str:
+        return f"{self.levels[level]},{self.flag_text[flags]},"
+
+    def provisional(self, possible: int | None, deciding: Iterable[str]) -> str:
+        prov = "false," if possible is None else f"true,{self.levels[possible]}"
+        return f"{prov},{'|'.join(deciding)},"
+
+    def fired(self, fired: Iterable[str]) -> str:
+        return "|".join(fired) + ","
+
+    # fired(ids) is open + sep.join(item(id) for id in ids) + close
+    fired_parts = ("", "{}", "|", ",")
+
+    def misconceptions(self, mt: tuple[Any, ...]) -> str:
+        return self.misc[mt] + ","
+
+    def score(self, i: int, score: Any, band: Any) -> str:
+        """Instrument i's score and band."""
+        return f"{self.value[score]},{self.value[band]}"
+
+    def row_end(self, ignored: Iterable[str]) -> str:
+        return f",{'|'.join(ignored)},{self.tail}\n"
+
+    def id_fields(self, ids: Sequence[str]) -> Iterable[str]:
+        """The id column of many rows (quoted where a value needs it)."""
+        if any(c in "".join(ids) for c in ',"\r\n'):
+            return map(_csv_field, ids)
+        return ids
+
+    def ok_format(self) -> str:
+        """str.format template of a row without errors: {0} row, {1} id field, {2} outcome,
+        {3} provisional, {4} fired, {5} misconceptions, then the scores; nothing ignored."""
+        return ("{0},{1},ok,," if self.has_id else "{0},ok,,") + "{2}{3}{4}{5}"
+
     def _row_function(self) -> Callable[..., str]:
         """``row(row, rid, errors, level, flags, fired, possible, deciding, scores, mt,
         ignored) -> line`` (``fired``: the ids of the rules that fired); a closure, since it
@@ -182,19 +220,52 @@ class JsonlEncoder:
         errs = json.dumps([{"code": c, "column": col or None} for c, col in errors])
         return f'{{"row": {row}, {ident}"status": "error", "errors": {errs}'
 
+    # A row is head + outcome + provisional + fired + misconceptions + scores + end, as in CSV.
+    score_separator = ""
+
+    def outcome(self, level: int, flags: int) -> str:
+        return f', "level": {self.levels[level]}, {self.flag_text[flags]}, '
+
+    def provisional(self, possible: int | None, deciding: Iterable[str]) -> str:
+        prov = ('"provisional": false, "possible_level": null' if possible is None else
+                f'"provisional": true, "possible_level": {self.levels[possible]}')
+        return f'{prov}, "deciding_questions": {_json_list(deciding)}, '
+
+    def fired(self, fired: Iterable[str]) -> str:
+        return f'"fired_rules": {_json_list(fired)}, '
+
+    fired_parts = ('"fired_rules": [', '"{}"', ", ", "], ")
+
+    def misconceptions(self, mt: tuple[Any, ...]) -> str:
+        return f'"misconceptions": {self.misc[mt]}, '
+
+    def score(self, i: int, score: Any, band: Any) -> str:
+        """Instrument i's score and band."""
+        keys = self.score_keys
+        return f"{keys[2 * i]}{self.value[score]}, {keys[2 * i + 1]}{self.value[band]}, "
+
+    def row_end(self, ignored: Iterable[str]) -> str:
+        return f'"ignored_answers": {_json_list(ignored)}, {self.tail}'
+
+    def id_fields(self, ids: Sequence[str]) -> Iterable[str]:
+        return map(json.encoder.encode_basestring_ascii, ids)  # as json.dumps writes them
+
+    def ok_format(self) -> str:
+        """As :meth:`CsvEncoder.ok_format`."""
+        key = self.id_key.replace("{", "{{").replace("}", "}}")
+        ident = f"{key}: {{1}}, " if self.has_id else ""
+        return f'{{{{"row": {{0}}, {ident}"status": "ok", "errors": []{{2}}{{3}}{{4}}{{5}}'
+
     def row(self, row: int, rid: str, errors: tuple[tuple[str, str], ...], level: int,
             flags: int, fired: list[str], possible: int | None,
             deciding: Iterable[str], scores: Iterable[Any], mt: tuple[Any, ...],
             ignored: list[str]) -> str:
-        value = self.value
-        prov = ('"provisional": false, "possible_level": null' if possible is None else
-                f'"provisional": true, "possible_level": {self.levels[possible]}')
-        sc = "".join(f"{k}{value[x]}, " for k, x in zip(self.score_keys, scores))
-        return (f'{self._head(row, rid, errors)}, "level": {self.levels[level]}, '
-                f'{self.flag_text[flags]}, {prov}, "deciding_questions": {_json_list(deciding)}, '
-                f'"fired_rules": {_json_list(fired)}, '
-                f'"misconceptions": {self.misc[mt]}, {sc}"ignored_answers": '
-                f'{_json_list(ignored)}, {self.tail}')
+        scores = tuple(scores)
+        sc = "".join(self.score(i, scores[2 * i], scores[2 * i + 1])
+                     for i in range(len(scores) // 2))
+        return (f"{self._head(row, rid, errors)}{self.outcome(level, flags)}"
+                f"{self.provisional(possible, deciding)}{self.fired(fired)}"
+                f"{self.misconceptions(mt)}{sc}{self.row_end(ignored)}")
 
     def failed(self, row: int, rid: str, errors: tuple[tuple[str, str], ...]) -> str:
         return f"{self._head(row, rid, errors)}{self.blank}, {self.tail}"
