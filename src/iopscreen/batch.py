@@ -25,6 +25,7 @@ import io
 import pickle
 import re
 import signal
+import string
 import sys
 import tempfile
 from collections import Counter, deque
@@ -213,53 +214,73 @@ class Decision:
 
 
 class _BlockTexts:
-    """The output pieces of rows screened in a block, from the encoder, kept per distinct key
-    (see :meth:`RowScreener.screen_block`).
+    """The output rows of a block screened in lanes, built from the encoder's pieces, each
+    kept per distinct key (see :meth:`RowScreener.screen_block`).
 
-    The fired rules of a row are written group by group, seven rules a group: a group's
-    piece is picked by a byte holding which of its rules fired and, in the top bit, whether
-    a rule of an earlier group did (then the piece starts with the separator).
+    A row is the encoder's :meth:`ok_format` with its fields filled. The fired rules are
+    written group by group, seven rules a group: a group's piece is picked by a byte holding
+    which of its rules fired and, in the top bit, whether a rule of an earlier group did
+    (then the piece starts with the separator). The template's literal text is glued to the
+    end of the field before it (the first field also gets what comes before it), so a row is
+    one join of its fields' pieces.
     """
 
     GROUP = 7
 
-    def __init__(self, enc: Any, ruleset: Ruleset, nlevels: int, nflags: int,
+    def __init__(self, enc: Any, ruleset: Ruleset, nlevels: int,
                  scores: list[tuple[int, Any]]):
         nmisc = len(ruleset.misconceptions)
         questions = tuple(ruleset.questions)
         rules = tuple(r.id for r in ruleset.rules)
-
-        def outcome(key: Any) -> str:
-            key = lanes.as_int(key)
-            level = (key & ((1 << nlevels) - 1)).bit_length() - 1
-            return enc.outcome(max(level, 0), key >> nlevels)
-
-        self.outcome = Memo(outcome)
-        self.misconceptions = Memo(lambda key: enc.misconceptions(
-            tuple(bool(lanes.as_int(key) >> i & 1) for i in range(nmisc))))
-        self.provisional = Memo(lambda key: enc.provisional(
-            lanes.as_int(key[0]).bit_length() - 1,
-            [q for i, q in enumerate(questions) if lanes.as_int(key[1]) >> i & 1])
-            if key[0] else enc.provisional(None, ()))
         opening, item, separator, closing = enc.fired_parts
-        size = self.GROUP
-        self.fired = [tuple((separator if b >> size and b & 0x7F else "") + separator.join(
-            item.format(rules[g + j]) for j in range(min(size, len(rules) - g)) if b >> j & 1)
-            for b in range(256)) for g in range(0, len(rules), size)]
-        # per instrument: the piece for each score byte (255: no score)
-        self.scores = [tuple(enc.score(k, s, lanes.band_id_for(inst, s)) if s <= hi else
-                             enc.score(k, None, None) for s in range(256))
-                       for k, (hi, inst) in enumerate(scores)]
-        fields = ["{%d}" % (6 + g) for g in range(len(self.fired))]
-        score_fields = ["{%d}" % (6 + len(self.fired) + k) for k in range(len(scores))]
+        ngroups = -(-len(rules) // self.GROUP)
 
         def literal(text: str) -> str:
             return text.replace("{", "{{").replace("}", "}}")
 
-        self.format = (enc.ok_format().replace("{4}", literal(opening) + "".join(fields)
-                                               + literal(closing))
-                       + enc.score_separator.join(score_fields) + literal(enc.row_end(()))).format
+        template = (enc.ok_format().replace(
+            "{4}", literal(opening) + "".join("{%d}" % (6 + g) for g in range(ngroups))
+            + literal(closing)) + enc.score_separator.join(
+            "{%d}" % (6 + ngroups + k) for k in range(len(scores))) + literal(enc.row_end(())))
+        self.order: list[int] = []  # the fields, in the order they are written
+        after: dict[int, str] = {}
+        before = ""
+        for text, name, _, _ in string.Formatter().parse(template):
+            if self.order:
+                after[self.order[-1]] += text
+            else:
+                before += text
+            if name is not None:
+                self.order.append(int(name))
+                after[int(name)] = ""
+        self.row_format = literal(before) + "{}" + literal(after[0])
 
+        def outcome(key: Any) -> str:
+            key = lanes.as_int(key)
+            level = (key & ((1 << nlevels) - 1)).bit_length() - 1
+            return enc.outcome(max(level, 0), key >> nlevels) + after[2]
+
+        self.id_suffix = after.get(1, "")
+        self.outcome = Memo(outcome)
+        self.provisional = Memo(lambda key: (enc.provisional(
+            lanes.as_int(key[0]).bit_length() - 1,
+            [q for i, q in enumerate(questions) if lanes.as_int(key[1]) >> i & 1])
+            if key[0] else enc.provisional(None, ())) + after[3])
+        self.misconceptions = Memo(lambda key: enc.misconceptions(
+            tuple(bool(lanes.as_int(key) >> i & 1) for i in range(nmisc))) + after[5])
+        size = self.GROUP
+        self.fired = [tuple((separator if b >> size and b & 0x7F else "") + separator.join(
+            item.format(rules[g + j]) for j in range(min(size, len(rules) - g)) if b >> j & 1)
+            + after[6 + g // size] for b in range(256)) for g in range(0, len(rules), size)]
+        # per instrument: the piece for each score byte (255: no score)
+        self.scores = [tuple((enc.score(k, s, lanes.band_id_for(inst, s)) if s <= hi else
+                              enc.score(k, None, None)) + after[6 + ngroups + k]
+                             for s in range(256))
+                       for k, (hi, inst) in enumerate(scores)]
+
+    def rows(self, fields: dict[int, Iterable[str]]) -> list[str]:
+        """Each row's text, from the fields' pieces (by field number)."""
+        return list(map("".join, zip(*(fields[i] for i in self.order))))
 
 class RowScreener:
     """Screens CSV records of one layout with one rule set.
@@ -318,7 +339,6 @@ class RowScreener:
         except lanes.Unsupported:
             self.lanes = None  # every row goes one at a time
         self.block_texts = _BlockTexts(self.encoder, ruleset, len(ruleset.levels),
-                                       len(ruleset.flags),
                                        [(c.hi, inst) for c, inst in self.lanes.scores]
                                        if self.lanes is not None else [])
         self.verdicts = lanes.Verdicts(self.decision, len(ruleset.questions))
@@ -484,22 +504,28 @@ class RowScreener:
         lf_words = lanes.pack(reached, n)
         ids = list(columns[idc]) if idc is not None else [""] * n
         enc, texts = self.encoder, self.block_texts
-        fields = [range(first_row, first_row + n), enc.id_fields(ids),
-                  map(texts.outcome.__getitem__, lf_words),
-                  map(texts.provisional.__getitem__, zip(lanes.pack(possible, n),
-                                                          lanes.pack(deciding, n))),
-                  repeat(""), map(texts.misconceptions.__getitem__, lanes.pack(miscs, n))]
+        id_fields = enc.id_fields(ids)
+        if texts.id_suffix:
+            id_fields = map(str.__add__, id_fields, repeat(texts.id_suffix))
+        fields: dict[int, Iterable[str]] = {
+            0: map(texts.row_format.format, range(first_row, first_row + n)),
+            1: id_fields,
+            2: map(texts.outcome.__getitem__, lf_words),
+            3: map(texts.provisional.__getitem__, zip(lanes.pack(possible, n),
+                                                      lanes.pack(deciding, n))),
+            5: map(texts.misconceptions.__getitem__, lanes.pack(miscs, n))}
         earlier, size = 0, texts.GROUP
         for g, pieces in enumerate(texts.fired):
             acc = earlier << 7
             for j, lane in enumerate(true[size * g:size * g + size]):
                 acc |= lane << j
                 earlier |= lane
-            fields.append(map(pieces.__getitem__, acc.to_bytes(n, "little")))
-        for (x, known), pieces in zip(scores, texts.scores):
+            fields[6 + g] = map(pieces.__getitem__, acc.to_bytes(n, "little"))
+        for k, ((x, known), pieces) in enumerate(zip(scores, texts.scores)):
             marked = (x & known * 255) | (255 * (block.one ^ known))
-            fields.append(map(pieces.__getitem__, marked.to_bytes(n, "little")))
-        out = list(map(texts.format, *fields))
+            fields[6 + len(texts.fired) + k] = map(pieces.__getitem__,
+                                                   marked.to_bytes(n, "little"))
+        out = texts.rows(fields)
         # Counts, from the distinct level-and-flags keys of the rows screened here.
         tally = Tally([0] * len(self.ruleset.levels))
         kept = lf_words
@@ -557,11 +583,18 @@ class RowScreener:
             keys = list(compress(keys, keys))
         if buckets == 1:
             sorted_keys, sorted_where = [keys], [where]
-        else:
+        else:  # a stable sort by bucket keeps each bucket's rows in order
             bucket = list(map(int.__mod__, map(hash, keys), repeat(buckets)))
-            sorted_keys = [list(compress(keys, map(b.__eq__, bucket))) for b in range(buckets)]
-            sorted_where = [list(compress(where, map(b.__eq__, bucket)))
-                            for b in range(buckets)]
+            order = sorted(range(len(keys)), key=bucket.__getitem__)
+            keys = list(map(keys.__getitem__, order))
+            where = list(map(where.__getitem__, order))
+            counts = Counter(bucket)
+            sorted_keys, sorted_where, start = [], [], 0
+            for b in range(buckets):
+                end = start + counts[b]
+                sorted_keys.append(keys[start:end])
+                sorted_where.append(where[start:end])
+                start = end
         out = []
         for k, w in zip(sorted_keys, sorted_where):
             text = "\n".join(k)
