@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from iopscreen.errors import Problems
+from iopscreen.ruleset import yamlsource
 from iopscreen.ruleset.yamlsource import read_yaml
 
 # (YAML text, 1-based line and column of "zz" in the file)
@@ -55,3 +59,28 @@ def test_bad_tags_are_reported_not_raised(text: str, code: str) -> None:
 def test_a_date_that_does_not_exist_stays_text() -> None:
     doc = read_yaml("a: 2026-13-01\nb: 2026-01-02\n", Problems())
     assert doc is not None and doc.data == {"a": "2026-13-01", "b": "2026-01-02"}
+
+
+YAML_FILES = sorted([*(Path(__file__).parent / "loader_cases").glob("*.yaml"),
+                     *(Path(__file__).parent / "data").glob("*.yaml"),
+                     *(Path(__file__).parent.parent / "rules").glob("*.yaml")])
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: p.name)
+def test_libyaml_reads_as_the_pure_python_parser_does(path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C parser (PyYAML's wheels bundle libyaml) gives the same data, marks, spans and
+    problems as the pure-Python one."""
+    text = path.read_text(encoding="utf-8")
+
+    def read() -> tuple[Any, ...]:
+        problems = Problems()
+        doc = read_yaml(text, problems)
+        if doc is None:
+            return (None, problems.items)
+        return (doc.data, doc.marks, doc.key_marks, doc.bool_words, doc.scalars, doc.rejected,
+                problems.items)
+
+    fast = read()
+    monkeypatch.setattr(yamlsource, "_CParser", None)
+    assert read() == fast

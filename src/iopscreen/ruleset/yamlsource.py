@@ -135,12 +135,10 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader, composing aliases as marker nodes and noting explicitly tagged nodes."""
+class _Composer(yaml.composer.Composer):
+    """Composing aliases as marker nodes and noting explicitly tagged nodes."""
 
-    def __init__(self, text: str):
-        super().__init__(text)
-        self.explicit: set[int] = set()  # ids of nodes that carry a tag written in the file
+    explicit: set[int]  # ids of nodes that carry a tag written in the file
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         event = self.peek_event()
@@ -150,11 +148,51 @@ class _Loader(yaml.SafeLoader):
         node: yaml.Node = super().compose_node(parent, index)
         if getattr(event, "tag", None) not in (None, "!"):
             self.explicit.add(id(node))
+        if isinstance(node, yaml.ScalarNode) and node.style == "":
+            node.style = None  # libyaml's plain style, as the pure-Python parser has it
         return node
+
+
+class _Loader(_Composer, yaml.SafeLoader):
+    """The pure-Python safe loader: its error messages are the ones we report."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.explicit = set()
+
+
+try:
+    from yaml.cyaml import CParser as _CParser
+except ImportError:  # PyYAML built without libyaml
+    _CParser = None
+
+
+class _FastLoader(_Composer, _CParser or yaml.SafeLoader,  # type: ignore[misc]
+                  yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """libyaml's parser (C) under our composer: the same nodes, several times faster. Only
+    used on text the pure-Python reader accepts as printable; any error is re-read by
+    :class:`_Loader` for its message."""
+
+    def __init__(self, text: str):
+        _CParser.__init__(self, text)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self.explicit = set()
 
 
 def read_yaml(text: str, problems: Problems) -> Document | None:
     """Parse ``text``; on a syntax error record it in ``problems`` and return None."""
+    if _CParser is not None and not yaml.reader.Reader.NON_PRINTABLE.search(text):
+        fast = _FastLoader(text)
+        try:
+            root = fast.get_single_node()
+        except yaml.YAMLError:
+            pass  # read again below, for the usual message
+        else:
+            return _document(text, fast, root, problems)
+        finally:
+            fast.dispose()
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -167,6 +205,11 @@ def read_yaml(text: str, problems: Problems) -> Document | None:
         return None
     finally:
         loader.dispose()
+    return _document(text, loader, root, problems)
+
+
+def _document(text: str, loader: _Composer, root: yaml.Node | None,
+              problems: Problems) -> Document:
     doc = Document(data=None, text=text)
     if root is not None:
         doc.data = _Builder(doc, loader, problems).build(root, ())
@@ -235,7 +278,7 @@ class _BadScalar(Exception):
 @dataclass
 class _Builder:
     doc: Document
-    loader: _Loader
+    loader: _Composer
     problems: Problems
 
     def reject(self, code: str, name: str, message: str, node: yaml.Node, hint: str,
