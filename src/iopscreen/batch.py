@@ -493,16 +493,16 @@ class RowScreener:
             dummy = [""] * ncols
             for i in wrong:
                 records[i] = dummy
-        columns = list(zip(*records))
-        one_by_one.update(compress(range(n), map(_is_blank, columns[probe])))
-        block = lanes.Block(n, plan.codes(columns, n))
+        probe_cells = list(map(itemgetter(probe), records))
+        one_by_one.update(compress(range(n), map(_is_blank, probe_cells)))
+        block = lanes.Block(n, plan.codes(records, ncols))
         true, unknown, miscs, open_, scores = plan.evaluate(block)
         if block.fallback:
             one_by_one.update(compress(range(n), block.fallback.to_bytes(n, "little")))
         reached, possible, deciding, provisional = self.verdicts.decide(block, true, unknown,
                                                                         open_)
         lf_words = lanes.pack(reached, n)
-        ids = list(columns[idc]) if idc is not None else [""] * n
+        ids = probe_cells if idc is not None else [""] * n
         enc, texts = self.encoder, self.block_texts
         id_fields = enc.id_fields(ids)
         if texts.id_suffix:

@@ -31,7 +31,8 @@ import math
 import sys
 from array import array
 from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Sequence
 
 from . import expr
@@ -722,11 +723,54 @@ class Plan:
         self.rules = [comp.truth(r.when.node) for r in ruleset.rules]
         self.miscs = [comp.truth(m.when.node) for m in ruleset.misconceptions]
         self.scores = [(comp.name(i.id), i) for i in ruleset.instruments]
+        # Tokens: one number for each of the commonest cell texts, whatever the column, so a
+        # block's cells are looked up in one dict; each column then turns tokens into its own
+        # codes with bytes.translate. Words come first (those valid in more columns before
+        # others), then numbers, smallest first.
+        self.tokens: dict[str, int] = {}
+        self.tables = [bytearray([BAD]) * 256 for _ in self.columns]
+        valid: dict[str, int] = {}
+        for c in self.columns:
+            for text, code in c.codes.items():
+                if code != BAD:
+                    valid[text] = valid.get(text, 0) + 1
+        for text in sorted(valid, key=lambda t: (t.isdigit(), -valid[t], len(t), t)):
+            self.add_token(text)
 
-    def codes(self, columns: Sequence[Sequence[str]], n: int) -> list[bytes]:
-        """Each question's codes, from the block's columns (``columns[c]``: column c)."""
+    def add_token(self, text: str) -> None:
+        """Give ``text`` the next token, if one is left."""
+        if text in self.tokens or len(self.tokens) >= BAD:
+            return
+        token = self.tokens[text] = len(self.tokens)
+        for c, table in zip(self.columns, self.tables):
+            code = c.codes.get(text)
+            table[token] = c.learn(text) if code is None else code
+
+    def codes(self, records: Sequence[Sequence[str]], ncols: int) -> list[bytes]:
+        """Each question's codes, from the block's records (each of ``ncols`` cells).
+
+        Every cell is looked up in the token dict in one pass, in row order (the cells of a
+        row sit together in memory); a column's tokens are then a slice, and its codes one
+        translate. A column with a text that has no token is read again on its own through
+        its own table, learning the text (and giving it a token while any are left)."""
+        n = len(records)
+        flat = bytes(map(self.tokens.get, chain.from_iterable(records), repeat(BAD)))
         blank = bytes([BLANK]) * n
-        return [blank if c.col is None else c.block_codes(columns[c.col]) for c in self.columns]
+        out = []
+        for c, table in zip(self.columns, self.tables):
+            if c.col is None:
+                out.append(blank)
+                continue
+            codes = flat[c.col::ncols].translate(table)
+            if BAD in codes:
+                cells = list(map(itemgetter(c.col), records))
+                if len(self.tokens) < BAD:  # the texts that had no token get one
+                    for text in set(compress(cells, map(BAD.__eq__, flat[c.col::ncols]))):
+                        if c.codes.get(text, c.learn(text)) != BAD:
+                            self.add_token(text)
+                codes = c.block_codes(cells)
+            out.append(codes)
+        return out
 
     def evaluate(self, block: Block) -> tuple[list[int], list[int], list[int], list[int],
                                               list[tuple[int, int]]]:
