@@ -31,7 +31,7 @@ import tempfile
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from itertools import chain, compress, islice, repeat
-from operator import is_, itemgetter
+from operator import is_, itemgetter, not_
 from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from . import lanes
@@ -221,8 +221,8 @@ class _BlockTexts:
     written group by group, seven rules a group: a group's piece is picked by a byte holding
     which of its rules fired and, in the top bit, whether a rule of an earlier group did
     (then the piece starts with the separator). The template's literal text is glued to the
-    end of the field before it (the first field also gets what comes before it), so a row is
-    one join of its fields' pieces.
+    end of the field before it (the first field also gets what comes before it; the id's goes
+    to the start of the outcome), so a row is one join of its fields' pieces.
     """
 
     GROUP = 7
@@ -258,14 +258,20 @@ class _BlockTexts:
         def outcome(key: Any) -> str:
             key = lanes.as_int(key)
             level = (key & ((1 << nlevels) - 1)).bit_length() - 1
-            return enc.outcome(max(level, 0), key >> nlevels) + after[2]
+            return id_after + enc.outcome(max(level, 0), key >> nlevels) + after[2]
 
-        self.id_suffix = after.get(1, "")
+        id_after = after.get(1, "")  # written with the outcome, which follows the id
         self.outcome = Memo(outcome)
-        self.provisional = Memo(lambda key: (enc.provisional(
-            lanes.as_int(key[0]).bit_length() - 1,
-            [q for i, q in enumerate(questions) if lanes.as_int(key[1]) >> i & 1])
-            if key[0] else enc.provisional(None, ())) + after[3])
+
+        def provisional(key: Any) -> str:
+            key = lanes.as_int(key)  # possible level ranks, then deciding questions
+            possible, deciding = key & ((1 << nlevels) - 1), key >> nlevels
+            if not possible:
+                return enc.provisional(None, ()) + after[3]
+            return enc.provisional(possible.bit_length() - 1, [
+                q for i, q in enumerate(questions) if deciding >> i & 1]) + after[3]
+
+        self.provisional = Memo(provisional)
         self.misconceptions = Memo(lambda key: enc.misconceptions(
             tuple(bool(lanes.as_int(key) >> i & 1) for i in range(nmisc))) + after[5])
         size = self.GROUP
@@ -494,7 +500,7 @@ class RowScreener:
             for i in wrong:
                 records[i] = dummy
         probe_cells = list(map(itemgetter(probe), records))
-        one_by_one.update(compress(range(n), map(_is_blank, probe_cells)))
+        one_by_one.update(compress(range(n), map(not_, map(str.strip, probe_cells))))
         block = lanes.Block(n, plan.codes(records, ncols))
         true, unknown, miscs, open_, scores = plan.evaluate(block)
         if block.fallback:
@@ -505,14 +511,11 @@ class RowScreener:
         ids = probe_cells if idc is not None else [""] * n
         enc, texts = self.encoder, self.block_texts
         id_fields = enc.id_fields(ids)
-        if texts.id_suffix:
-            id_fields = map(str.__add__, id_fields, repeat(texts.id_suffix))
         fields: dict[int, Iterable[str]] = {
             0: map(texts.row_format.format, range(first_row, first_row + n)),
             1: id_fields,
             2: map(texts.outcome.__getitem__, lf_words),
-            3: map(texts.provisional.__getitem__, zip(lanes.pack(possible, n),
-                                                      lanes.pack(deciding, n))),
+            3: map(texts.provisional.__getitem__, lanes.pack(possible + deciding, n)),
             5: map(texts.misconceptions.__getitem__, lanes.pack(miscs, n))}
         earlier, size = 0, texts.GROUP
         for g, pieces in enumerate(texts.fired):

@@ -766,7 +766,8 @@ class Plan:
                 cells = list(map(itemgetter(c.col), records))
                 if len(self.tokens) < BAD:  # the texts that had no token get one
                     for text in set(compress(cells, map(BAD.__eq__, flat[c.col::ncols]))):
-                        if c.codes.get(text, c.learn(text)) != BAD:
+                        code = c.codes.get(text)
+                        if (c.learn(text) if code is None else code) != BAD:
                             self.add_token(text)
                 codes = c.block_codes(cells)
             out.append(codes)
