@@ -508,9 +508,10 @@ class RowScreener:
         reached, possible, deciding, provisional = self.verdicts.decide(block, true, unknown,
                                                                         open_)
         lf_words = lanes.pack(reached, n)
-        ids = probe_cells if idc is not None else [""] * n
+        ids = probe_cells if idc is not None else []  # (no id column: no ids to check)
+        rids = ids or [""] * n
         enc, texts = self.encoder, self.block_texts
-        id_fields = enc.id_fields(ids)
+        id_fields = enc.id_fields(rids)
         fields: dict[int, Iterable[str]] = {
             0: map(texts.row_format.format, range(first_row, first_row + n)),
             1: id_fields,
@@ -551,7 +552,7 @@ class RowScreener:
             first = islice((i for i in compress(range(n), map(crisis_keys.__contains__,
                                                                lf_words))
                             if i not in one_by_one), CRISIS_LISTED)
-            tally.crisis_rows = [(first_row + i, ids[i], False) for i in first]
+            tally.crisis_rows = [(first_row + i, rids[i], False) for i in first]
         # The rows the lanes do not screen, one at a time, in order.
         problems: list[Problem] = []
         if one_by_one:
@@ -562,7 +563,8 @@ class RowScreener:
                 out[i] = alone.text
                 problems.extend(alone.problems)
                 alone_tally.add(alone.tally)
-                ids[i] = r[idc] if idc is not None and len(r) > idc else ""
+                if idc is not None:
+                    ids[i] = r[idc] if len(r) > idc else ""
             crisis_rows = sorted(tally.crisis_rows + alone_tally.crisis_rows)[:CRISIS_LISTED]
             tally.add(alone_tally)
             tally.crisis_rows = crisis_rows
@@ -678,10 +680,6 @@ class RowScreener:
         problem = Problem(row, line, rid, column, level, code, name, message, hint)
         problems.append(problem)
         tally.count(problem)
-
-
-def _is_blank(cell: str) -> bool:
-    return not cell.strip()
 
 
 def _parse_tables(parser: AnswerParser) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -402,7 +402,8 @@ class Compiler:
                 return Compiled(expr.BOOL, lambda b: (fa(b)[1], 0) if res else (0, fa(b)[1]))
             index = a.domain.index(value)
             return Compiled(expr.BOOL, _compare_const(fa, "==", index, op == "!="))
-        if a.kind != expr.NUM or isinstance(value, bool) or not isinstance(value, (int, float)):
+        if a.kind != expr.NUM or isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
             raise Unsupported("this comparison of a number")
         if op in ("==", "!="):
             if a.saturated and value >= TOP:
