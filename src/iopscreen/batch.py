@@ -6,11 +6,15 @@ in forked worker processes fed through pipes: see :class:`_Workers`), writes the
 input order (formats in :mod:`iopscreen.batch_output`), reports every problem, and returns the
 :class:`Tally` for the summary.
 
-A cell is parsed by the engine's own :class:`iopscreen.answers.AnswerParser` (through a table of
-the texts it has parsed before, so a cell is one dict lookup; declined answers through a second
-table) and a row is screened by the rule set's compiled program (its batch variant, which hands
-back the rule effects as bit masks); the level, flags and provisional state are then read from
-them exactly as :func:`iopscreen.engine.screen` decides them.
+A block of lines is screened all at once by the rule set's lanes (:mod:`iopscreen.lanes`: each
+condition evaluated for every row of the block together) and written from pieces kept per
+distinct value (:class:`_BlockTexts`). The rows the lanes mark, and every row of an input read
+with a csv reader, are screened one at a time: each cell parsed by the engine's own
+:class:`iopscreen.answers.AnswerParser` (through a table of the texts it has parsed before, so a
+cell is one dict lookup; declined answers through a second table) and the row screened by the rule
+set's compiled program (its batch variant, which hands back the rule effects as bit masks); the
+level, flags and provisional state are then read from them exactly as
+:func:`iopscreen.engine.screen` decides them. Both ways give the same bytes (tests/test_lanes.py).
 
 Nothing here prints, exits or imports terminal code. Answer values never appear in a problem's
 message unless ``show_values`` is set: answers are health data.

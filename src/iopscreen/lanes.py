@@ -187,10 +187,12 @@ class Block:
         return mask * 255
 
     def ge(self, x: int, y: int) -> int:
-        """0/1 lane: x >= y, for lanes of numbers 0..127."""
+        """0/1 lane: x >= y, for lanes of numbers 0..127 (x + 128 - y never borrows from the
+        next byte, and has bit 7 set exactly when x >= y)."""
         return (((x | self.high) - y) & self.high) >> 7
 
     def eq(self, x: int, y: int) -> int:
+        """0/1 lane: x == y (((x ^ y) | 0x80) - 1 keeps bit 7 exactly where x != y)."""
         return self.one ^ ((((x ^ y) | self.high) - self.one) & self.high) >> 7
 
 
