@@ -75,6 +75,7 @@ class Column:
         self.lo = self.hi = 0
         self.domain: tuple[Any, ...] = ()
         self.sets: list[frozenset[Any]] = []  # for multi: code -> the set of choices
+        self._tables: dict[tuple[str, Any], bytes] = {}  # member and count tables
         if question.type == "choice":
             codes = [c.code for c in question.choices]
             if all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
@@ -110,6 +111,7 @@ class Column:
                 if len(self.sets) >= BLANK:
                     return BAD
                 self.sets.append(value)
+                self._tables.clear()
             return self.sets.index(value)
         return 0  # free text: answered
 
@@ -155,10 +157,21 @@ class Column:
         return _table([(0, 1)])
 
     def member_table(self, choice: Any) -> bytes:
-        return _table((i, 1) for i, s in enumerate(self.sets) if choice in s)
+        """Code -> 1 where the set of choices holds ``choice`` (kept until a set is added)."""
+        key = ("in", choice)
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = _table((i, 1) for i, s in enumerate(self.sets)
+                                               if choice in s)
+        return table
 
     def count_table(self) -> bytes:
-        return _table((i, len(s)) for i, s in enumerate(self.sets))
+        """Code -> how many choices its set holds (kept until a set is added)."""
+        key = ("count", None)
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = _table((i, len(s)) for i, s in enumerate(self.sets))
+        return table
 
 
 # ----------------------------------------------------------------------------------- blocks

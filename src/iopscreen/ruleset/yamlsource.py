@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import yaml
 from yaml.scanner import Scanner
@@ -139,6 +139,12 @@ class _Composer(yaml.composer.Composer):
     """Composing aliases as marker nodes and noting explicitly tagged nodes."""
 
     explicit: set[int]  # ids of nodes that carry a tag written in the file
+    yaml_constructors: dict[Any, Any]  # from SafeConstructor, mixed in beside
+
+    if TYPE_CHECKING:  # from the parser mixed in beside (Python's or libyaml's)
+        def peek_event(self) -> Any: ...
+
+        def get_event(self) -> Any: ...
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         event = self.peek_event()
@@ -161,10 +167,15 @@ class _Loader(_Composer, yaml.SafeLoader):
         self.explicit = set()
 
 
-try:
-    from yaml.cyaml import CParser as _CParser
-except ImportError:  # PyYAML built without libyaml
-    _CParser = None
+def _c_parser() -> Any:
+    try:
+        from yaml._yaml import CParser
+    except ImportError:  # PyYAML built without libyaml
+        return None
+    return CParser
+
+
+_CParser: Any = _c_parser()
 
 
 class _FastLoader(_Composer, _CParser or yaml.SafeLoader,  # type: ignore[misc]
