@@ -54,6 +54,7 @@ from .batch_input import (
 )
 from .batch_output import ENCODERS, JsonEncoder, Memo
 from .engine import ATTENTION_SEVERITIES, program_for
+from .program import band_id_for
 from .errors import AnswerError, Diagnostic, IopscreenError
 from .ruleset.model import Ruleset
 
@@ -283,7 +284,7 @@ class _BlockTexts:
             item.format(rules[g + j]) for j in range(min(size, len(rules) - g)) if b >> j & 1)
             + after[6 + g // size] for b in range(256)) for g in range(0, len(rules), size)]
         # per instrument: the piece for each score byte (255: no score)
-        self.scores = [tuple((enc.score(k, s, lanes.band_id_for(inst, s)) if s <= hi else
+        self.scores = [tuple((enc.score(k, s, band_id_for(inst, s)) if s <= hi else
                               enc.score(k, None, None)) + after[6 + ngroups + k]
                              for s in range(256))
                        for k, (hi, inst) in enumerate(scores)]

@@ -36,6 +36,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable, Sequence
 
 from . import expr
+from .program import band_id_for
 from .answers import AnswerParser, InvalidAnswer
 from .ruleset.model import Instrument, Question, Ruleset
 
@@ -700,24 +701,7 @@ def _cached(name: str, c: Compiled) -> Compiled:
     return Compiled(c.kind, once, c.lo, c.hi, c.saturated, c.domain, c.column)
 
 
-def band_id_for(inst: Instrument, score: int) -> str:
-    """The band of a whole score as the compiled program finds it (the first band, in order
-    of ``min``, whose ``max`` the score does not pass; else the last)."""
-    ordered = sorted(inst.bands, key=lambda b: b.min)
-    return next((b.id for b in ordered[:-1] if score <= b.max), ordered[-1].id)
-
-
 # ------------------------------------------------------------------------------------ plan
-
-
-@dataclass
-class Outcome:
-    """What a row's fired rules decide."""
-
-    level: int
-    flags: int
-    fired: tuple[str, ...]
-    crisis: bool
 
 
 class Plan:

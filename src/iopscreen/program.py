@@ -237,7 +237,14 @@ def _band_lines(inst: Instrument, target: str, score_slot: int,
         return [f"    {target} = {compare}"]
     table: dict[Any, Any] = {None: None}
     for score in range(lo, hi + 1):
-        table[score] = next((b.id for b in ordered[:-1] if score <= b.max), ordered[-1].id)
+        table[score] = band_id_for(inst, score)
     name = ctx.const(table)
     return ["    try:", f"        {target} = {name}[v[{score_slot}]]", "    except _KeyError:",
             f"        {target} = {compare}"]
+
+
+def band_id_for(inst: Instrument, score: int) -> str:
+    """The band of a whole score as the compiled program finds it: the first band, in order of
+    ``min``, whose ``max`` the score does not pass; else the last."""
+    ordered = sorted(inst.bands, key=lambda b: b.min)
+    return next((b.id for b in ordered[:-1] if score <= b.max), ordered[-1].id)
