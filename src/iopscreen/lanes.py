@@ -764,7 +764,8 @@ class Plan:
             codes = flat[c.col::ncols].translate(table)
             if BAD in codes:
                 cells = list(map(itemgetter(c.col), records))
-                if len(self.tokens) < BAD:  # the texts that had no token get one
+                # the texts that had no token get one (not free text: each is new)
+                if len(self.tokens) < BAD and c.kind != expr.TEXT:
                     for text in set(compress(cells, map(BAD.__eq__, flat[c.col::ncols]))):
                         code = c.codes.get(text)
                         if (c.learn(text) if code is None else code) != BAD:
