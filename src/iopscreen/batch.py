@@ -232,7 +232,7 @@ class _BlockTexts:
 
     GROUP = 7
 
-    def __init__(self, enc: Any, ruleset: Ruleset, nlevels: int,
+    def __init__(self, enc: Any, ruleset: Ruleset, verdicts: lanes.Verdicts,
                  scores: list[tuple[int, Any]]):
         nmisc = len(ruleset.misconceptions)
         questions = tuple(ruleset.questions)
@@ -261,15 +261,14 @@ class _BlockTexts:
         self.row_format = literal(before) + "{}" + literal(after[0])
 
         def outcome(key: Any) -> str:
-            key = lanes.as_int(key)
-            level = (key & ((1 << nlevels) - 1)).bit_length() - 1
-            return id_after + enc.outcome(max(level, 0), key >> nlevels) + after[2]
+            return id_after + enc.outcome(*verdicts.level_flags(key)) + after[2]
 
         id_after = after.get(1, "")  # written with the outcome, which follows the id
         self.outcome = Memo(outcome)
 
         def provisional(key: Any) -> str:
             key = lanes.as_int(key)  # possible level ranks, then deciding questions
+            nlevels = verdicts.nlevels
             possible, deciding = key & ((1 << nlevels) - 1), key >> nlevels
             if not possible:
                 return enc.provisional(None, ()) + after[3]
@@ -349,10 +348,10 @@ class RowScreener:
                 q: layout.question_index.get(q) for q in ruleset.questions})
         except lanes.Unsupported:
             self.lanes = None  # every row goes one at a time
-        self.block_texts = _BlockTexts(self.encoder, ruleset, len(ruleset.levels),
+        self.verdicts = lanes.Verdicts(self.decision, len(ruleset.questions))
+        self.block_texts = _BlockTexts(self.encoder, ruleset, self.verdicts,
                                        [(c.hi, inst) for c, inst in self.lanes.scores]
                                        if self.lanes is not None else [])
-        self.verdicts = lanes.Verdicts(self.decision, len(ruleset.questions))
 
     def slow_fill(self, r: list[str]) -> tuple[list[Any], set[str], list[tuple[int, str, str,
                                                                               str, str]]]:
@@ -544,11 +543,10 @@ class RowScreener:
             kept = list(compress(lf_words, keep))
             prov_rows = bytes(map(int.__and__, prov_rows, keep))
         crisis_keys = set()
-        nlevels, crisis_mask = len(self.ruleset.levels), self.decision.crisis_mask
         for key, count in Counter(kept).items():
-            level = max((lanes.as_int(key) & ((1 << nlevels) - 1)).bit_length() - 1, 0)
+            level, flags = self.verdicts.level_flags(key)
             tally.levels[level] += count
-            if lanes.as_int(key) >> nlevels & crisis_mask:
+            if flags & self.decision.crisis_mask:
                 tally.crisis += count
                 crisis_keys.add(key)
         tally.rows = len(kept)

@@ -86,7 +86,48 @@ class Decoder:
         return [self.flags[i] for i in sorted(on, key=lambda i: (self.flag_rank[i], i))]
 
 
-class CsvEncoder:
+class _Pieces:
+    """A result row is head + outcome + provisional + fired + misconceptions + scores + end;
+    the encoders give each piece, and batch screening builds the pieces of many rows at once
+    (see RowScreener.screen_block)."""
+
+    score_separator: str
+
+    def _head(self, row: int, rid: str, errors: tuple[tuple[str, str], ...]) -> str:
+        raise NotImplementedError
+
+    def outcome(self, level: int, flags: int) -> str:
+        raise NotImplementedError
+
+    def provisional(self, possible: int | None, deciding: Iterable[str]) -> str:
+        raise NotImplementedError
+
+    def fired(self, fired: Iterable[str]) -> str:
+        raise NotImplementedError
+
+    def misconceptions(self, mt: tuple[Any, ...]) -> str:
+        raise NotImplementedError
+
+    def score(self, i: int, score: Any, band: Any) -> str:
+        raise NotImplementedError
+
+    def row_end(self, ignored: Iterable[str]) -> str:
+        raise NotImplementedError
+
+    def row(self, row: int, rid: str, errors: tuple[tuple[str, str], ...], level: int,
+            flags: int, fired: list[str], possible: int | None,
+            deciding: Iterable[str], scores: Iterable[Any], mt: tuple[Any, ...],
+            ignored: list[str]) -> str:
+        """One screened row (``scores``: score and band of each instrument in turn)."""
+        values = tuple(scores)
+        sc = self.score_separator.join(self.score(i, values[2 * i], values[2 * i + 1])
+                                       for i in range(len(values) // 2))
+        return (f"{self._head(row, rid, errors)}{self.outcome(level, flags)}"
+                f"{self.provisional(possible, deciding)}{self.fired(fired)}"
+                f"{self.misconceptions(mt)}{sc}{self.row_end(ignored)}")
+
+
+class CsvEncoder(_Pieces):
     """Rows as CSV lines (``,``-separated, ``|`` between the items of a list, true/false)."""
 
     def __init__(self, ruleset: Ruleset, layout: Layout):
@@ -102,14 +143,15 @@ class CsvEncoder:
         self.value = Memo(lambda x: "" if x is None else _csv_field(str(x)))
         # status and errors come before, the rule set's three columns after
         self.blank = "," * (len(self.columns) - (4 if self.has_id else 3) - 3)
-        self.row = self._row_function()
 
     def header(self) -> str:
         return ",".join(_csv_field(c) for c in self.columns) + "\n"
 
-    # A row is head + outcome + provisional + fired + misconceptions + scores + end; batch
-    # screening builds the pieces of many rows at once (see RowScreener.screen_block).
     score_separator = ","
+
+    def _head(self, row: int, rid: str, errors: tuple[tuple[str, str], ...]) -> str:
+        status = f"error,{self.errors(errors)}" if errors else "ok,"
+        return (f"{row},{_csv_field(rid)}," if self.has_id else f"{row},") + status + ","
 
     def outcome(self, level: int, flags: int) -> str:
         return f"{self.levels[level]},{self.flag_text[flags]},"
@@ -145,30 +187,6 @@ class CsvEncoder:
         {3} provisional, {4} fired, {5} misconceptions, then the scores; nothing ignored."""
         return ("{0},{1},ok,," if self.has_id else "{0},ok,,") + "{2}{3}{4}{5}"
 
-    def _row_function(self) -> Callable[..., str]:
-        """``row(row, rid, errors, level, flags, fired, possible, deciding, scores, mt,
-        ignored) -> line`` (``fired``: the ids of the rules that fired); a closure, since it
-        runs once a row."""
-        levels, flag_text, misc = self.levels, self.flag_text, self.misc
-        value, tail, has_id, errors_text = self.value.__getitem__, self.tail, self.has_id, \
-            self.errors
-
-        def row(row: int, rid: str, errors: tuple[tuple[str, str], ...], level: int,
-                flags: int, fired: list[str], possible: int | None,
-                deciding: Iterable[str], scores: Iterable[Any], mt: tuple[Any, ...],
-                ignored: list[str]) -> str:
-            if has_id:
-                head = f"{row},{rid if rid.isalnum() else _csv_field(rid)},"
-            else:
-                head = f"{row},"
-            status = f"error,{errors_text(errors)}" if errors else "ok,"
-            prov = "false," if possible is None else f"true,{levels[possible]}"
-            return (f"{head}{status},{levels[level]},{flag_text[flags]},{prov},"
-                    f"{'|'.join(deciding)},{'|'.join(fired)},{misc[mt]},"
-                    f"{','.join(map(value, scores))},{'|'.join(ignored)},{tail}\n")
-
-        return row
-
     def failed(self, row: int, rid: str, errors: tuple[tuple[str, str], ...]) -> str:
         head = f"{row},{_csv_field(rid)}," if self.has_id else f"{row},"
         return f"{head}error,{self.errors(errors)}{self.blank}{self.tail}\n"
@@ -187,7 +205,7 @@ def _json_list(items: Iterable[str]) -> str:
     return f'["{text}"]' if text else "[]"
 
 
-class JsonlEncoder:
+class JsonlEncoder(_Pieces):
     """Rows as JSON objects with the CSV's keys and real types (lists, numbers, booleans)."""
 
     end = "\n"
@@ -220,7 +238,6 @@ class JsonlEncoder:
         errs = json.dumps([{"code": c, "column": col or None} for c, col in errors])
         return f'{{"row": {row}, {ident}"status": "error", "errors": {errs}'
 
-    # A row is head + outcome + provisional + fired + misconceptions + scores + end, as in CSV.
     score_separator = ""
 
     def outcome(self, level: int, flags: int) -> str:
@@ -255,17 +272,6 @@ class JsonlEncoder:
         key = self.id_key.replace("{", "{{").replace("}", "}}")
         ident = f"{key}: {{1}}, " if self.has_id else ""
         return f'{{{{"row": {{0}}, {ident}"status": "ok", "errors": []{{2}}{{3}}{{4}}{{5}}'
-
-    def row(self, row: int, rid: str, errors: tuple[tuple[str, str], ...], level: int,
-            flags: int, fired: list[str], possible: int | None,
-            deciding: Iterable[str], scores: Iterable[Any], mt: tuple[Any, ...],
-            ignored: list[str]) -> str:
-        scores = tuple(scores)
-        sc = "".join(self.score(i, scores[2 * i], scores[2 * i + 1])
-                     for i in range(len(scores) // 2))
-        return (f"{self._head(row, rid, errors)}{self.outcome(level, flags)}"
-                f"{self.provisional(possible, deciding)}{self.fired(fired)}"
-                f"{self.misconceptions(mt)}{sc}{self.row_end(ignored)}")
 
     def failed(self, row: int, rid: str, errors: tuple[tuple[str, str], ...]) -> str:
         return f"{self._head(row, rid, errors)}{self.blank}, {self.tail}"

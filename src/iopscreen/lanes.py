@@ -852,6 +852,11 @@ class Verdicts:
         self.question_rules = [[r for r, b in enumerate(d.rule_behind) if b >> q & 1]
                                for q in range(nquestions)]
 
+    def level_flags(self, key: Any) -> tuple[int, int]:
+        """The level and flag mask of a row's packed key from :meth:`decide`'s first lanes."""
+        bits = as_int(key)
+        return max((bits & ((1 << self.nlevels) - 1)).bit_length() - 1, 0), bits >> self.nlevels
+
     def decide(self, block: Block, true: list[int], unknown: list[int],
                open_: list[int]) -> tuple[list[int], list[int], list[int], int]:
         """0/1 lanes: level ranks reached then flags raised; possible level ranks and
