@@ -228,6 +228,8 @@ def records_export(
     fmt: ExportFormat = typer.Option(..., "--format", "-f", help="Report format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here "
                                           "(owner-only file; default: stdout)."),
+    force: bool = typer.Option(False, "--force", help="Replace the --output file if it "
+                               "exists."),
     ruleset_path: Optional[Path] = RulesetOpt,
     by: Optional[str] = ByOpt,
     db: Optional[Path] = DbOpt,
@@ -238,8 +240,11 @@ def records_export(
 
     Example: iopscreen records export 12 --format html -o c1042-2026-03-01.html
     """
+    from .batch_output import check_paths
     from .reports import render_record, ruleset_matches
 
+    if output is not None:  # before any work: a chart report is never silently replaced
+        check_paths("-", [("output", str(output))], force)
     ruleset = open_ruleset(ruleset_path)
     with _need(db) as store:
         record = store.get(record_id).to_json()

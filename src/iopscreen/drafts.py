@@ -36,7 +36,8 @@ class Draft:
 
 
 def drafts_dir() -> Path:
-    return private_dir(data_dir() / "drafts")
+    """Where drafts live (made, 0700, when the first draft is saved)."""
+    return data_dir() / "drafts"
 
 
 def new_draft_id(now: datetime) -> str:
@@ -46,7 +47,7 @@ def new_draft_id(now: datetime) -> str:
 def save_draft(draft_id: str, *, now: datetime, created: str, client: str, counselor: str,
                ruleset: Any, state: dict[str, Any]) -> Path:
     """Write (or replace) a draft atomically; returns its path."""
-    path = drafts_dir() / f"{draft_id}.json"
+    path = private_dir(drafts_dir()) / f"{draft_id}.json"
     record = {
         "format": FORMAT, "id": draft_id, "created": created,
         "updated": now.isoformat(timespec="seconds"), "client": client, "counselor": counselor,

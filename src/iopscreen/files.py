@@ -19,19 +19,35 @@ ENV_HOME = "IOPSCREEN_HOME"
 
 def data_dir() -> Path:
     """The user data folder: $IOPSCREEN_HOME, else $XDG_DATA_HOME/iopscreen, else
-    ~/.local/share/iopscreen (created 0700 on first use)."""
+    ~/.local/share/iopscreen. Only its path: the folder is made (0700) by the first write that
+    needs it (:func:`private_dir`), so reading commands create nothing."""
     if os.environ.get(ENV_HOME):
-        base = Path(os.environ[ENV_HOME])
-    elif os.environ.get("XDG_DATA_HOME"):
-        base = Path(os.environ["XDG_DATA_HOME"]) / "iopscreen"
-    else:
-        base = Path.home() / ".local" / "share" / "iopscreen"
-    return private_dir(base)
+        return Path(os.environ[ENV_HOME])
+    if os.environ.get("XDG_DATA_HOME"):
+        return Path(os.environ["XDG_DATA_HOME"]) / "iopscreen"
+    return Path.home() / ".local" / "share" / "iopscreen"
 
 
 def private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
+    """Make ``path`` and any missing parents, each one we create 0700 whatever the umask;
+    returns ``path``. A folder that already exists is left exactly as it is (never chmodded: it
+    may be a shared folder its owner set up on purpose). Raises :class:`OSError`."""
+    missing: list[Path] = []
+    at = path
+    while not at.is_dir():
+        missing.append(at)
+        if at.parent == at:
+            break
+        at = at.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            continue  # made by another process meanwhile: its own, leave it be
+        # mkdir's mode is masked by the umask (0o277 would give 0o500): set it exactly.
+        os.chmod(folder, 0o700)
     return path
 
 
@@ -83,11 +99,11 @@ class AtomicOutput:
 def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     """Write ``text`` to ``path`` atomically (temp file + rename) with permissions ``mode``.
 
-    A missing folder is created (for ``-o reports/c1.html``). Raises :class:`UsageError` when
-    it cannot be created or written to.
+    A missing folder is created, owner-only like every folder we make (for
+    ``-o reports/c1.html``). Raises :class:`UsageError` when it cannot be created or written to.
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
     except OSError as exc:
         raise UsageError(f"cannot create the folder of '{path}': {exc.strerror}",
                          hint="check the path and your permissions") from None

@@ -40,7 +40,7 @@ from .engine import (
     screen,
 )
 from .errors import IopscreenError, UsageError
-from .files import data_dir
+from .files import data_dir, private_dir
 from .ruleset.model import Ruleset
 
 ENV_DB = "IOPSCREEN_DB"
@@ -488,7 +488,7 @@ def _create(path: Path, steps: Sequence[Sequence[str]]) -> None:
     processes creating the same new database could fail; instead each builds one beside it and
     hard-links it into place, and the first link wins.
     """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
     os.close(fd)
     try:
