@@ -198,3 +198,98 @@ def test_ctrl_c_while_the_command_line_loads_ends_quietly(
         entry.main()
     assert stop.value.code == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_evaluate_screens_around_invalid_answers_and_shows_the_crisis(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    answers = write(tmp_path, "a.json", {"danger": "yes", "danger_plan": "yes",
+                                         "mood_1": "private-words-1", "drinks": -3,
+                                         "dangr_typo": "private-words-2"})
+    code, out, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", answers)
+    assert code == 1
+    assert "CRISIS - ACT NOW" in out and "Danger with a plan" in out
+    assert "private-words" not in out + err and "-3" not in err
+    assert [line.split(": ", 1)[1] for line in err.splitlines() if " error " in line] == [
+        "error E405 not-a-choice: answer to 'mood_1' is not one of its choices",
+        "error E404 out-of-range: answer to 'drinks' is outside 0-100",
+        "error E406 unknown-question: 'dangr_typo' is not a question of this rule set"]
+    assert err.splitlines()[-1] == (f"3 invalid answer(s) in {answers}: the result above counts "
+                                    "them as unanswered; a crisis was flagged: act on it now")
+
+
+def test_evaluate_json_and_output_file_carry_the_result_and_the_errors(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    answers = write(tmp_path, "a.json", {"danger": "yes", "danger_plan": "yes", "mood_1": 7})
+    target = tmp_path / "made" / "result.json"
+    code, out, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", answers, "-f", "json",
+                         "-o", str(target))
+    assert code == 1
+    data = json.loads(out)
+    assert json.loads(target.read_text()) == data
+    assert (target.stat().st_mode & 0o777, target.parent.stat().st_mode & 0o777) == (0o600, 0o700)
+    assert data["level"] == "high" and data["flags"][0]["id"] == "crisis"
+    assert "mood_1" not in data["answers"]  # screened as unanswered
+    assert data["errors"] == [{"code": "E405", "name": "not-a-choice", "question": "mood_1",
+                               "message": "answer to 'mood_1' is not one of its choices",
+                               "hint": "use a code or label: 0=Not at all, 1=Some days, "
+                                       "2=Most days"}]
+    assert "E405" in err
+    code, _, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", answers, "-o", str(target))
+    assert code == 2 and "already exists" in err and "--force" in err
+    ok = write(tmp_path, "ok.json", {"danger": "no"})
+    code, out, _ = cli(capsys, "evaluate", "-r", MINIMAL, "-a", ok, "-f", "json",
+                       "-o", str(target), "--force")
+    assert code == 0 and json.loads(out)["errors"] == [] == json.loads(target.read_text())["errors"]
+    code, _, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", ok, "-o", ok, "--force")
+    assert code == 2 and "is the input" in err
+
+
+def test_evaluate_save_with_invalid_answers_saves_nothing(capsys: pytest.CaptureFixture[str],
+                                                          tmp_path: Path) -> None:
+    answers = write(tmp_path, "a.json", {"danger": "maybe"})
+    db = tmp_path / "r.db"
+    code, _, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", answers, "--save", "--db",
+                       str(db))
+    assert code == 1
+    assert "not saved: fix them and rerun with --save" in err
+    assert not db.exists()
+
+
+def test_evaluate_show_values_bounds_what_it_prints(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path) -> None:
+    answers = write(tmp_path, "a.json", {"mood_1": "x" * 5000, "concerns": [[[["deep"]]]]})
+    code, _, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", answers, "--show-values")
+    assert code == 1
+    assert "(got 'xxxx" in err and "x" * 200 not in err
+    assert "answer to 'concerns' has a value that is not one of its choices" in err
+
+
+def test_evaluate_unknown_keys_are_printed_escaped_and_bounded(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    answers = write(tmp_path, "a.json", {"bad\x1b[31mkey\x07": "yes", "k" * 500: "no"})
+    code, _, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", answers)
+    assert code == 1
+    assert "\x1b" not in err and "\x07" not in err
+    assert "'bad\\x1b[31mkey\\x07' is not a question" in err
+    assert "k" * 61 not in err and "'" + "k" * 60 + "...' is not a question" in err
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("big.json", b'{"drinks": ' + b"9" * 5000 + b"}", "not valid JSON (a number too long"),
+    ("deep.json", b"[" * 100000 + b"]" * 100000, "not valid JSON (a number too long or lists"),
+    ("deep.yaml", b"danger: " + b"[" * 5000 + b"]" * 5000, "not valid YAML"),
+    ("bytes.yaml", b"danger: \xff\xfeyes\n", "not UTF-8 text (byte 9)"),
+    ("bell.yaml", b"danger: yes\x07\n", "not valid YAML"),
+    ("huge.yaml", b"comment: " + b"a" * (1 << 20) + b"\n", "the answers file is over 1 MB"),
+    ("list.yaml", b"- danger\n- yes\n", "answers must be a mapping"),
+])
+def test_evaluate_bad_answers_files_are_one_located_error(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, content: bytes,
+        message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, out, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", str(path))
+    assert code == 1, err
+    assert out == ""
+    assert err.startswith(f"error: {path}") and message in err.splitlines()[0]
+    assert "Traceback" not in err and "internal error" not in err

@@ -7,6 +7,7 @@ Error messages never include the raw value unless ``show_values`` is set: answer
 from __future__ import annotations
 
 import re
+import reprlib
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -140,8 +141,8 @@ class AnswerParser:
                                 f"give a number from {q.min} to {q.max}, or 'declined'")
             return self._in_range(raw)
         if q.type == "choice":
-            if isinstance(raw, bool):
-                raise self._not_a_choice()
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                raise self._not_a_choice()  # a list or mapping is never one choice
             if isinstance(raw, float) and raw.is_integer():
                 raw = int(raw)
             for c in q.choices:
@@ -176,8 +177,10 @@ class AnswerParser:
                         break
                 else:
                     items.append(text)
-            else:
+            elif isinstance(item, (int, float)) and not isinstance(item, bool):
                 items.append(item)
+            else:  # a nested list or mapping, or true/false: never a choice's code
+                raise self._not_a_choice(multi=True)
         codes = set()
         for item in items:
             key = str(item).strip().casefold()
@@ -214,42 +217,80 @@ def parsers_for(ruleset: Ruleset) -> dict[str, AnswerParser]:
     return {qid: AnswerParser(q) for qid, q in ruleset.questions.items()}
 
 
+def read_answers(
+    ruleset: Ruleset,
+    raw: Mapping[Any, Any],
+    *,
+    source: str = "answers",
+    show_values: bool = False,
+    ignore_unknown: bool = False,
+) -> tuple[dict[str, Answer], list[tuple[str, Diagnostic]]]:
+    """Turn a mapping of question id -> raw value into typed answers, keeping the good ones.
+
+    Returns the answered and declined questions, and a (key, problem) pair for every invalid
+    or unknown entry (the key as it may be shown; values only with ``show_values``). Never
+    raises for bad input: an invalid answer is left out, so it counts as unanswered.
+    """
+    parsers = parsers_for(ruleset)
+    out: dict[str, Answer] = {}
+    problems: list[tuple[str, Diagnostic]] = []
+    for key, value in raw.items():
+        parser = parsers.get(str(key))
+        if parser is None:
+            if not ignore_unknown:
+                shown = shown_key(key)
+                problems.append((shown, Diagnostic(
+                    "E406", "unknown-question", f"'{shown}' is not a question of this rule set",
+                    source, hint=did_you_mean(str(key)[:200], parsers)
+                    or "see 'iopscreen rules show' for the question ids")))
+            continue
+        try:
+            answer = parser.parse(value)
+        except InvalidAnswer as exc:
+            message = exc.message + (f" (got {_VALUE_REPR.repr(value)})" if show_values else "")
+            problems.append((parser.question.id,
+                             Diagnostic(exc.code, exc.name, message, source, hint=exc.hint)))
+            continue
+        if answer is not None:
+            out[parser.question.id] = answer
+    return out, problems
+
+
 def coerce_answers(
     ruleset: Ruleset,
-    raw: Mapping[str, Any],
+    raw: Mapping[Any, Any],
     *,
     source: str = "answers",
     show_values: bool = False,
     ignore_unknown: bool = False,
 ) -> dict[str, Answer]:
-    """Turn a mapping of question id -> raw value into typed answers.
+    """Turn a mapping of question id -> raw value into typed answers, all or nothing.
 
     Returns only the answered and declined questions. Raises :class:`AnswerError` listing
     every invalid or unknown entry (values shown only with ``show_values``).
     """
-    parsers = parsers_for(ruleset)
-    out: dict[str, Answer] = {}
-    problems: list[Diagnostic] = []
-    for key, value in raw.items():
-        parser = parsers.get(str(key))
-        if parser is None:
-            if not ignore_unknown:
-                problems.append(Diagnostic(
-                    "E406", "unknown-question", f"'{key}' is not a question of this rule set",
-                    source, hint=did_you_mean(str(key), parsers)
-                    or "see 'iopscreen rules show' for the question ids"))
-            continue
-        try:
-            answer = parser.parse(value)
-        except InvalidAnswer as exc:
-            message = exc.message + (f" (got {value!r})" if show_values else "")
-            problems.append(Diagnostic(exc.code, exc.name, message, source, hint=exc.hint))
-            continue
-        if answer is not None:
-            out[parser.question.id] = answer
+    out, problems = read_answers(ruleset, raw, source=source, show_values=show_values,
+                                 ignore_unknown=ignore_unknown)
     if problems:
-        raise AnswerError(f"{len(problems)} invalid answer(s) in {source}", diagnostics=problems)
+        raise AnswerError(f"{len(problems)} invalid answer(s) in {source}",
+                          diagnostics=[d for _, d in problems])
     return out
+
+
+# --show-values prints a value bounded in length and depth (a file may hold anything).
+_VALUE_REPR = reprlib.Repr()
+_VALUE_REPR.maxstring = _VALUE_REPR.maxother = 80
+_VALUE_REPR.maxlevel = 3
+
+
+def shown_key(key: Any) -> str:
+    """A key of an answers file as it may be printed: as written when it looks like an id
+    (printable, short), else a bounded escaped form, so no control character reaches the
+    terminal and no huge key floods it."""
+    text = str(key) if isinstance(key, (str, int, float, bool)) else _VALUE_REPR.repr(key)
+    if text.isprintable() and len(text) <= 80:
+        return text
+    return ascii(text[:60])[1:-1] + ("..." if len(text) > 60 else "")
 
 
 def display_value(question: Question, answer: Answer | None) -> str:

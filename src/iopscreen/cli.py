@@ -22,7 +22,7 @@ import typer
 import yaml
 
 from . import __version__
-from .answers import coerce_answers
+from .answers import read_answers
 from .console import make_console, print_diagnostics, render_ruleset, render_screening
 from .engine import screen
 from .errors import AnswerError, Interrupted, IopscreenError, UsageError
@@ -181,30 +181,51 @@ def rules_doc(
     write_text_atomic(output, text)
 
 
-def read_answers_file(path: Path) -> dict[str, Any]:
-    """Read a JSON or YAML answers file: a mapping of question id to value."""
+ANSWERS_FILE_LIMIT = 1 << 20  # bytes: a whole interview's answers are a few kilobytes
+
+
+def read_answers_file(path: Path) -> dict[Any, Any]:
+    """Read a JSON or YAML answers file: a mapping of question id to value.
+
+    Raises :class:`UsageError` when it cannot be opened and :class:`AnswerError` (with the place,
+    never the content) when it is not text, too big, or not a mapping.
+    """
+    kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as handle:
+            data = handle.read(ANSWERS_FILE_LIMIT + 1)
     except FileNotFoundError:
         raise UsageError(f"answers file '{path}' not found",
                          hint="give a JSON or YAML file of question ids to answers") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read answers file '{path}': {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read answers file '{path}': {exc.strerror or exc}") from None
+    if len(data) > ANSWERS_FILE_LIMIT:
+        raise AnswerError(f"{path}: the answers file is over {ANSWERS_FILE_LIMIT >> 20} MB",
+                          hint="an answers file holds one screening; for many use "
+                               "'iopscreen batch FILE.csv'")
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AnswerError(f"{path}: the answers file is not UTF-8 text (byte {exc.start + 1})",
+                          hint="save it as UTF-8") from None
+    try:
+        answers = json.loads(text) if kind == "JSON" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else (
             f"{path}:{exc.lineno}:{exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(path))
-        raise AnswerError(f"{where}: the answers file is not valid "
-                          f"{'JSON' if path.suffix.lower() == '.json' else 'YAML'}",
+        raise AnswerError(f"{where}: the answers file is not valid {kind}",
                           hint="check quotes, commas and indentation there") from None
-    if isinstance(data, dict) and isinstance(data.get("answers"), dict):
-        data = data["answers"]
-    if not isinstance(data, dict):
+    except (ValueError, RecursionError):  # a number of thousands of digits; deep nesting
+        raise AnswerError(f"{path}: the answers file is not valid {kind} (a number too long or "
+                          "lists nested too deeply)",
+                          hint="an answer is one value, a list of choices, or 'declined'") from None
+    if isinstance(answers, dict) and isinstance(answers.get("answers"), dict):
+        answers = answers["answers"]
+    if not isinstance(answers, dict):
         raise AnswerError(f"{path}: answers must be a mapping of question id to answer",
                           hint='e.g. {"phq9_1": 2, "si_plan": "no"}')
-    return data
+    return answers
 
 
 @app.command()
@@ -212,35 +233,60 @@ def evaluate(
     answers: Path = typer.Option(..., "--answers", "-a", help="JSON or YAML file of answers."),
     ruleset_path: Optional[Path] = RulesetOpt,
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the result "
+                                          "as JSON, with any errors (owner-only file)."),
+    force: bool = typer.Option(False, "--force", help="Replace the --output file if it "
+                               "exists."),
     show_values: bool = typer.Option(False, "--show-values",
                                      help="Include answer values in error messages."),
-    save: bool = typer.Option(False, "--save", help="Also save the result in the record store."),
+    save: bool = typer.Option(False, "--save", help="Also save the result in the record store "
+                              "(not when an answer is invalid)."),
     client: str = typer.Option("", "--client", "-c",
                                help="Pseudonymous client reference, for --save."),
     counselor: str = typer.Option("", "--counselor", help="Counselor's name or id, for --save."),
     db: Optional[Path] = DbOpt,
 ) -> None:
     """Screen a file of answers without prompts and print the recommendation with its reasons.
+    Invalid answers are listed as errors (exit 1) and the others are still screened, so a crisis
+    answer always shows; an invalid one counts as unanswered.
 
     Example: iopscreen evaluate --answers client.json --format json --save --client C-7
     """
+    from .batch_output import check_paths
+    from .files import write_private
+
+    if output is not None:
+        check_paths(str(answers), [("output", str(output))], force)
     ruleset = open_ruleset(ruleset_path)
     raw = read_answers_file(answers)
-    typed = coerce_answers(ruleset, raw, source=str(answers), show_values=show_values)
+    typed, problems = read_answers(ruleset, raw, source=str(answers), show_values=show_values)
     result = screen(ruleset, typed)
+    errors = [d for _, d in problems]
+    data = {**result.to_json(), "errors": [
+        {"code": d.code, "name": d.name, "question": key, "message": d.message, "hint": d.hint}
+        for key, d in problems]}
     if fmt is Format.json:
-        typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         render_screening(make_console(), result, ruleset, typed)
+    if output is not None:
+        write_private(output, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    err = make_console(stderr=True)  # stderr, so that --format json output stays clean
+    if errors:
+        print_diagnostics(errors, err)
+        err.print(f"{len(errors)} invalid answer(s) in {answers}: the result "
+                  f"{'above ' if fmt is Format.text else ''}counts them as unanswered"
+                  + ("; a crisis was flagged: act on it now" if result.crisis else "")
+                  + ("; not saved: fix them and rerun with --save" if save else ""),
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_DATA)
     if save:
         from .store import open_store, resolve_db_path, save_screening, utc_now
 
         with open_store(resolve_db_path(db), now=utc_now) as store:
             record = save_screening(store, ruleset, result, typed, client=client,
                                     counselor=counselor, source="evaluate")
-        # stderr, so that --format json output stays clean
-        make_console(stderr=True).print(f"Saved as record {record.id} in {store.path}.",
-                                        markup=False, soft_wrap=True)
+        err.print(f"Saved as record {record.id} in {store.path}.", markup=False, soft_wrap=True)
 
 
 @app.command("screen")
