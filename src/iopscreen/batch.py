@@ -26,10 +26,12 @@ import csv
 import gc
 import heapq
 import io
+import os
 import pickle
 import re
 import signal
 import string
+import struct
 import sys
 import tempfile
 from collections import Counter, deque
@@ -1037,12 +1039,12 @@ class _Workers:
     blocks sent down its own task pipe in order and sending the chunks back on its own
     result pipe.
 
-    This process never waits on a full task pipe: a block is given to a worker only when its
-    blocks not yet back, with this one, fit in the pipe (enlarged to PIPE_BYTES where the
-    system allows). A worker waiting for its result to be read while this process waits for
-    room to send would be stuck for good; this way it cannot happen, and no thread is needed.
-    A block that does not fit the pipe of the worker with room and the fewest bytes waiting is
-    screened here.
+    This process never blocks writing to a task pipe: the pipe is non-blocking and a block's
+    bytes wait in the worker's outbox until the pipe takes them, written a little at a time
+    between reading results (:meth:`pump`). A worker may block writing its result, but only
+    while this process is reading it, so neither side can wait for the other for good (the
+    old design counted free pipe space in bytes, which Linux counts in pages, and deadlocked).
+    At most DEPTH blocks are given to a worker and not yet back.
     """
 
     PIPE_BYTES = 1 << 20
@@ -1050,10 +1052,10 @@ class _Workers:
 
     def __init__(self) -> None:
         self.procs: list[Any] = []
-        self.tasks: list[Any] = []  # write ends
+        self.tasks: list[int] = []  # write ends (file descriptors, non-blocking)
         self.results: list[Any] = []  # read ends
-        self.given: list[deque[tuple[_Block, int]]] = []  # (block, payload size)
-        self.capacity = 0
+        self.given: list[deque[_Block]] = []
+        self.outbox: list[deque[memoryview]] = []  # framed blocks not yet in the task pipe
 
     @classmethod
     def start(cls, n: int, screener: RowScreener, delimiter: str) -> _Workers | None:
@@ -1067,23 +1069,26 @@ class _Workers:
         self = cls()
         try:
             for _ in range(n):
-                task_read, task_write = context.Pipe(duplex=False)
+                task_read, task_write = os.pipe()
                 result_read, result_write = context.Pipe(duplex=False)
-                capacity = _enlarge_pipe(task_write.fileno(), cls.PIPE_BYTES)
+                _enlarge_pipe(task_write, cls.PIPE_BYTES)
                 # a chunk then goes in one write, not in 64 KB turns of both processes
                 _enlarge_pipe(result_write.fileno(), cls.PIPE_BYTES)
                 proc = context.Process(
                     target=_worker_main, daemon=True,
                     args=(task_read, result_write, screener, delimiter,
-                          [task_write, result_read, *self.tasks, *self.results]))
-                proc.start()
-                task_read.close()
-                result_write.close()
+                          [task_write, *self.tasks], [result_read, *self.results]))
+                try:
+                    proc.start()
+                finally:
+                    os.close(task_read)
+                    result_write.close()
+                os.set_blocking(task_write, False)
                 self.procs.append(proc)
                 self.tasks.append(task_write)
                 self.results.append(result_read)
                 self.given.append(deque())
-                self.capacity = min(self.capacity or capacity, capacity)
+                self.outbox.append(deque())
         except OSError:
             if not self.procs:
                 return None
@@ -1098,48 +1103,86 @@ class _Workers:
         return any(len(g) < self.DEPTH for g in self.given)
 
     def give(self, item: _Block) -> bool:
-        """Send ``item`` to the worker with room and the fewest bytes waiting, if its pipe can
-        take it. False: it cannot without this process waiting (screen it here)."""
+        """Give ``item`` to the worker with room and the fewest blocks waiting; False when no
+        worker has room (screen it here)."""
+        i = min(range(len(self.given)), key=lambda k: len(self.given[k]))
+        if len(self.given[i]) >= self.DEPTH:
+            return False
         payload = pickle.dumps((item.text, item.first_row, item.line_offset),
                                pickle.HIGHEST_PROTOCOL)
-        need = len(payload) + 16  # with the pipe's length header
-        waiting = [(len(g) >= self.DEPTH, sum(size for _, size in g)) for g in self.given]
-        i = min(range(len(waiting)), key=waiting.__getitem__)
-        full, size = waiting[i]
-        if full or size + need > self.capacity:
-            return False
-        self.tasks[i].send_bytes(payload)
-        self.given[i].append((item, need))
+        self.outbox[i].append(memoryview(_FRAME.pack(len(payload)) + payload))
+        self.given[i].append(item)
+        self._send(i)
         return True
 
-    def collect(self) -> None:
-        """Wait for a block to come back, and put each that has on its _Block.
-
-        Raises what the worker raised, or :class:`IopscreenError` if a worker died."""
-        from multiprocessing.connection import wait
-
-        for ready in wait([c for c, g in zip(self.results, self.given) if g]):
-            i = self.results.index(ready)
+    def _send(self, i: int) -> None:
+        """Write what worker ``i``'s task pipe takes now, without waiting."""
+        box = self.outbox[i]
+        while box:
             try:
-                ok, result = self.results[i].recv()
-            except (EOFError, OSError):
+                written = os.write(self.tasks[i], box[0])
+            except BlockingIOError:
+                return
+            except BrokenPipeError:
                 raise IopscreenError("a worker process stopped unexpectedly (out of memory?)",
                                      hint="rerun with --jobs 1 to screen in one process"
                                      ) from None
-            if not ok:
-                raise result
-            self.given[i].popleft()[0].chunk = result
+            if written == len(box[0]):
+                box.popleft()
+            else:
+                box[0] = box[0][written:]
+
+    def collect(self) -> None:
+        """Wait until at least one block has come back, feeding the task pipes meanwhile,
+        and put each that has on its _Block.
+
+        Raises what the worker raised, or :class:`IopscreenError` if a worker died."""
+        import selectors
+
+        while True:
+            with selectors.DefaultSelector() as selector:
+                for i, given in enumerate(self.given):
+                    if given:
+                        selector.register(self.results[i].fileno(), selectors.EVENT_READ,
+                                          (i, True))
+                    if self.outbox[i]:
+                        selector.register(self.tasks[i], selectors.EVENT_WRITE, (i, False))
+                ready = [key.data for key, _ in selector.select()]
+            for i, is_result in ready:
+                if is_result:
+                    self._receive(i)
+                else:
+                    self._send(i)
+            if any(is_result for _, is_result in ready):
+                return
+
+    def _receive(self, i: int) -> None:
+        """Read worker ``i``'s next result (it has begun to send it, so this does not wait on
+        anything but the worker's writing)."""
+        try:
+            ok, result = self.results[i].recv()
+        except (EOFError, OSError):
+            raise IopscreenError("a worker process stopped unexpectedly (out of memory?)",
+                                 hint="rerun with --jobs 1 to screen in one process") from None
+        if not ok:
+            raise result
+        self.given[i].popleft().chunk = result
 
     def stop(self) -> None:
         """Close the pipes (a worker ends when it sees that) and wait for the workers; what
         is queued is dropped, and a worker still screening a block is stopped."""
-        for conn in (*self.tasks, *self.results):
+        for fd in self.tasks:
+            os.close(fd)
+        for conn in self.results:
             conn.close()
         for proc in self.procs:
             proc.join(timeout=1)
             if proc.is_alive():
                 proc.terminate()
                 proc.join()
+
+
+_FRAME = struct.Struct("<Q")  # a task's length, before its bytes
 
 
 def _enlarge_pipe(fd: int, size: int) -> int:
@@ -1160,20 +1203,37 @@ def _enlarge_pipe(fd: int, size: int) -> int:
         return 1 << 16
 
 
-def _worker_main(tasks: Any, results: Any, screener: RowScreener, delimiter: str,
-                 inherited: list[Any]) -> None:
+def _read_task(tasks: IO[bytes]) -> Any:
+    """The next task from the task pipe; None at its end."""
+    head = tasks.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        return None
+    (size,) = _FRAME.unpack(head)
+    body = tasks.read(size)
+    if len(body) < size:
+        return None
+    return pickle.loads(body)
+
+
+def _worker_main(task_fd: int, results: Any, screener: RowScreener, delimiter: str,
+                 fds: list[int], conns: list[Any]) -> None:
     """A worker: screen each block received and send back (True, Chunk), or (False, error);
     end when the task pipe closes."""
-    for conn in inherited:  # the other ends: a worker holding them would never see the end
+    for fd in fds:  # the other ends: a worker holding them would never see the end
+        os.close(fd)
+    for conn in conns:
         conn.close()
     _worker_start(screener, delimiter)
+    tasks = open(task_fd, "rb")  # noqa: SIM115 - read until the pipe closes
     # Screening a row makes no reference cycles, so the collector only costs time here; what
     # a block leaves (an exception's frames, say) is collected after it.
     gc.disable()
     while True:
         try:
-            task = pickle.loads(tasks.recv_bytes())
-        except (EOFError, OSError):
+            task = _read_task(tasks)
+        except OSError:
+            return
+        if task is None:
             return
         try:
             reply: tuple[bool, Any] = (True, _worker_screen(*task))
