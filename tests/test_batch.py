@@ -86,11 +86,14 @@ def test_messy_export_gives_exact_rows_errors_and_exit_code(
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     # every data row but the blank one gives exactly one output row, in order
     assert [r["row"] for r in rows] == ["1", "2", "3", "4", "5", "6", "8", "9", "10"]
-    assert [r["status"] for r in rows].count("error") == 3
+    assert [r["status"] for r in rows].count("error") == 2
+    # the short row (trailing empty cells left out by the export) is screened, with a warning
+    assert rows[7]["status"] == "ok" and rows[7]["row"] == "9"
+    assert "W413 x1" in err and "W413,short-row" in errors.read_text(encoding="utf-8")
     # the summary lists the crisis rows first, by id
     assert err.index("CRISIS: 1 row(s)") < err.index("row(s) screened")
     assert "row 6: id C-006" in err
-    assert "blank rows skipped: 1" in err and "rows with errors: 3" in err
+    assert "blank rows skipped: 1" in err and "rows with errors: 2" in err
     assert "ignoring 1 column(s) that are not questions: Notes" in err
     assert "Traceback" not in err
 
@@ -148,11 +151,10 @@ def test_formats_carry_the_same_results(capsys: pytest.CaptureFixture[str],
     crisis = next(x for x in lines if x["Client ID"] == "C-006")
     assert crisis["crisis"] is True and crisis["flags"] == ["crisis", "note"]
     assert crisis["level"] == "high" and crisis["mood_score"] == 6
-    failed = next(x for x in lines if x["row"] == 9)
-    assert failed["status"] == "error" and failed["level"] is None
-    assert failed["errors"] == [{"code": "E410", "column": None}]  # the whole row, no column
+    assert crisis["safety_review"] is False
     for row, obj in zip(table, lines):
         assert row["level"] == (obj["level"] or "")
+        assert row["safety_review"] == str(obj["safety_review"]).lower()
         assert row["fired_rules"] == "|".join(obj["fired_rules"] or [])
         assert row["deciding_questions"] == "|".join(obj["deciding_questions"] or [])
 
@@ -416,18 +418,111 @@ def test_answers_skip_logic_drops_are_warned_and_safety_ones_listed(
     errors = tmp_path / "e.csv"
     code, out, err = cli(capsys, "batch", "--no-progress", str(data), "--errors", str(errors),
                          "-o", str(tmp_path / "r.csv"))
-    assert code == 0  # warnings only: every row screened
+    assert code == 1  # a dropped safety answer is an input problem to check
     problems = list(csv.DictReader(errors.open()))
     assert [(p["row"], p["id"], p["column"], p["level"], p["code"]) for p in problems] == [
         ("1", "A", "si_intent", "warning", "W412"), ("1", "A", "si_plan", "warning", "W412"),
         ("3", "C", "ptsd_1", "warning", "W412")]
     assert "asked when si_active_thoughts" in problems[0]["message"]
     assert "yes" not in problems[0]["message"]  # no answer values
-    assert "!!! 1 row(s) answered a safety question that skip logic left out" in err
-    assert "row 1: id A: si_intent, si_plan" in err and "row 3" not in err.split("!!!")[2]
+    assert "!!! SAFETY REVIEW: 1 row(s) may hold a crisis answer" in err
+    review = err.split("!!!")[2]
+    assert "row 1: id A: safety answer left out by skip logic: si_intent, si_plan" in review
+    assert "row 3" not in review
+    assert "rows with a safety answer left out by skip logic: 1 (exit code 1" in err
     results = list(csv.DictReader((tmp_path / "r.csv").open()))
     assert results[0]["ignored_answers"] == "si_intent|si_plan"
     assert results[0]["crisis"] == "false"  # the engine's reading, as in the interview
+    # ... but the row says a person must look at it, in every format
+    assert [r["safety_review"] for r in results] == ["true", "false", "false"]
+    for fmt in ("jsonl", "json"):
+        code, out, _ = cli(capsys, "batch", "--no-progress", str(data), "-f", fmt)
+        rows = (json.loads(out) if fmt == "json" else
+                [json.loads(x) for x in out.splitlines()])
+        assert [r["safety_review"] for r in rows] == [True, False, False]
+    # --allow-dropped-safety accepts them (exit 0); the rows are still marked and listed
+    code, _, err = cli(capsys, "batch", "--no-progress", str(data), "-o",
+                       str(tmp_path / "r2.csv"), "--allow-dropped-safety")
+    assert code == 0 and "SAFETY REVIEW: 1 row(s)" in err
+    assert "(allowed by --allow-dropped-safety)" in err
+    assert (tmp_path / "r2.csv").read_text() == (tmp_path / "r.csv").read_text()
+
+
+SAFETY_HEADER = ["id", "si_active_thoughts", "si_intent", "si_plan", "phq9_9"]
+
+
+def test_short_rows_are_read_with_blank_cells_and_screened(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Spreadsheet exports leave out empty cells at the end of a row: the row is read with them
+    blank, screened (a crisis in it is flagged) and warned about by row."""
+    data = tmp_path / "s.csv"
+    data.write_text("id,si_active_thoughts,si_intent,si_plan,phq9_9\nA,yes,yes,yes\n"
+                    "B,yes,yes,yes,0\nC,no\n", encoding="utf-8")
+    code, out, err = cli(capsys, "batch", "--no-progress", str(data))
+    assert code == 0  # a warning: every row screened
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["id"], r["status"], r["crisis"]) for r in rows] == [
+        ("A", "ok", "true"), ("B", "ok", "true"), ("C", "ok", "false")]
+    assert "CRISIS: 2 row(s)" in err and "row 1: id A\n" in err
+    assert "W413 short-row: row 1 (id A): the row has 4 field(s) but the header has 5" in err
+    assert "W413 short-row: row 3 (id C)" in err and "row 2 (id B)" not in err
+
+
+def test_long_rows_are_error_rows_still_checked_for_crisis(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A row with more cells than the header cannot be matched to the columns: it is an error
+    row, but its cells are checked for a crisis under every way they could line up (the extra
+    cells one run anywhere), and every such row is listed for a person to check."""
+    data = write_csv(tmp_path / "l.csv", [
+        ["A", "yes", "yes", "yes", "0", "extra"],          # the extra cell at the end
+        ["B", "an, unquoted", "yes", "yes", "yes", "0"],   # shifted by a comma in a value
+        ["C", "no", "no", "no", "0", "x"],                 # no crisis answer however read
+        ["D", "no", "", "", "0"],
+    ], header=SAFETY_HEADER)
+    out = tmp_path / "r.csv"
+    code, _, err = cli(capsys, "batch", "--no-progress", str(data), "-o", str(out))
+    assert code == 1
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["status"], r["errors"], r["crisis"], r["safety_review"], r["flags"], r["level"])
+            for r in rows] == [
+        ("error", "E410", "true", "true", "crisis", ""),
+        ("error", "E410", "true", "true", "crisis", ""),
+        ("error", "E410", "", "true", "", ""),  # crisis unknown, not 'false'
+        ("ok", "", "false", "false", "", "outpatient")]
+    crisis, review = err.split("!!!")[2], err.split("!!!")[4]
+    assert "CRISIS: 2 row(s)" in err
+    assert "row 1: id A: possible crisis: row malformed, check the source" in crisis
+    assert "row 2: id B: possible crisis: row malformed, check the source" in crisis
+    assert "row 3: id C: possible crisis: row malformed, check the source" in review
+    assert "E410 wrong-field-count: row 1 (id A): the row has 6 fields" in err
+    for fmt in ("jsonl", "json"):
+        code, text, _ = cli(capsys, "batch", "--no-progress", str(data), "-f", fmt)
+        objs = json.loads(text) if fmt == "json" else [json.loads(x) for x in text.splitlines()]
+        assert [(o["crisis"], o["safety_review"], o["flags"]) for o in objs] == [
+            (True, True, ["crisis"]), (True, True, ["crisis"]), (None, True, None),
+            (False, False, [])]
+        assert all(list(o) == list(objs[3]) for o in objs)  # the same keys, in order
+
+
+@pytest.mark.parametrize("with_id", [True, False])
+def test_every_csv_result_row_has_the_header_s_length(capsys: pytest.CaptureFixture[str],
+                                                      tmp_path: Path, with_id: bool) -> None:
+    """ok, invalid-cell, short, long and blank-id rows: every CSV line has as many cells as the
+    header, so no column is shifted (a long row's line was one short)."""
+    rows = [["A", "no", "no", "", "", "", ""], ["B", "no"], ["C", "no", "no", "x", "", "", "", "+"],
+            ["D", "maybe", "no", "", "", "", ""], ["", "no", "no", "", "", "", ""]]
+    header = ["id", "si_wish_dead", "si_active_thoughts", "si_intent", "si_plan", "ptsd_trauma",
+              "ptsd_1"]
+    if not with_id:
+        header, rows = header[1:], [r[1:] for r in rows]
+    data = write_csv(tmp_path / "w.csv", rows, header=header)
+    code, out, _ = cli(capsys, "batch", "--no-progress", str(data))
+    assert code == 1
+    table = list(csv.reader(io.StringIO(out)))
+    assert len(table) == 6 and {len(r) for r in table} == {len(table[0])}
+    by_name = [dict(zip(table[0], r)) for r in table[1:]]
+    assert all(r["ruleset_id"] == "iop-adult" and r["ignored_answers"] == "" for r in by_name)
+    assert [r["status"] for r in by_name] == ["ok", "ok", "error", "error", "ok"]
 
 
 def test_duplicates_are_found_the_same_across_many_buckets(monkeypatch: pytest.MonkeyPatch,
@@ -535,8 +630,8 @@ def test_progress_bar_only_on_a_terminal(capsys: pytest.CaptureFixture[str],
 
 
 def messy_rows(n: int) -> str:
-    """Rows with quoted values, CRLF, a quoted line break, stray quotes, blanks, errors and
-    repeated ids."""
+    """Rows with quoted values, CRLF, a quoted line break, stray quotes, blanks, errors, short
+    and long rows and repeated ids."""
     lines = ["id,danger,danger_plan,mood_1,mood_2,mood_3,comment,drinks,concerns"]
     for i in range(n):
         comment = ('"said ""fine""\r\nthen left"' if i == n // 2
@@ -547,6 +642,9 @@ def messy_rows(n: int) -> str:
                                str(i % 40) if i % 11 else "many", "cost|time" if i % 6 else ""]))
         if i % 50 == 0:
             lines.append(",,,,,,,,")
+        if i % 97 == 0:  # a short row (screened) and a long one (an error, checked for crisis)
+            lines.append(f"S{i},yes,yes")
+            lines.append(f"L{i},yes,yes,0,1,Often,,3,,extra")
     return "\r\n".join(lines) + "\r\n"
 
 
@@ -571,6 +669,8 @@ def test_blocks_and_workers_give_what_one_reader_gives(monkeypatch: pytest.Monke
     for jobs in (1, 2, 3):
         assert run_all(rs, data, jobs, fmt) == expected
     assert len(expected[1]) > 100 and '"' in data.read_text()
+    codes = [p.code for p in expected[1]]
+    assert codes.count("W413") == 13 and codes.count("E410") == 13  # short and long rows
 
 
 def test_blocks_bigger_than_a_pipe_reach_the_workers_without_a_deadlock(
@@ -753,7 +853,7 @@ def test_template_and_data_dictionary(capsys: pytest.CaptureFixture[str], tmp_pa
     with target.open("a") as handle:
         handle.write("P1,yes,yes" + "," * (len(QUESTIONS) - 2) + "\n")
     code, out, _ = batch_cli(capsys, str(target))
-    assert code == 0 and ",high,true,crisis," in out
+    assert code == 0 and ",high,true,false,crisis," in out
     code, _, err = cli(capsys, "template", "-r", MINIMAL, "-o", str(target))
     assert code == 2 and "already exists" in err
 
@@ -778,7 +878,7 @@ def test_save_keeps_each_valid_row_as_a_record(capsys: pytest.CaptureFixture[str
     code, _, err = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(tmp_path / "r.csv"),
                              "--save", "--db", str(db), "--counselor", "ana")
     assert code == 1
-    assert "saved 6 record(s)" in err and "not saved: 3 row(s) with errors" in err
+    assert "saved 7 record(s)" in err and "not saved: 2 row(s) with errors" in err  # the short row is saved
     code, out, _ = cli(capsys, "records", "show", "1", "--db", str(db), "--format", "json",
                        "-r", MINIMAL)
     record = json.loads(out)

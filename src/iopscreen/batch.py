@@ -49,7 +49,9 @@ from .batch_input import (
     Layout,
     MalformedCsv,
     Source,
+    alignments,
     encoding_error,
+    fit_row,
     malformed_error,
     plan_layout,
     sniff_delimiter,
@@ -72,6 +74,8 @@ E_FIELDS = ("E410", "wrong-field-count")  # E401-E406 come from answers.py
 W_MISSING_ID = ("W410", "missing-id")
 W_DUPLICATE_ID = ("W411", "duplicate-id")
 W_NOT_ASKED = ("W412", "answered-not-asked")
+W_SHORT_ROW = ("W413", "short-row")
+MALFORMED = "possible crisis: row malformed, check the source"
 
 
 class Problem(NamedTuple):
@@ -98,6 +102,7 @@ class BatchOptions:
     ignore_extra: bool = False
     show_values: bool = False
     jobs: int = 1
+    raw_csv: bool = False  # CSV output: leave cells that start like a formula as they are
 
 
 @dataclass
@@ -110,10 +115,12 @@ class Tally:
     provisional: int = 0  # among rows without errors
     blank: int = 0  # blank rows skipped
     crisis: int = 0  # all rows, with or without errors
-    crisis_rows: list[tuple[int, str, bool]] = field(default_factory=list)  # (row, id, errors)
-    # rows where skip logic dropped an answer to a question behind a crisis rule
-    safety_ignored: int = 0
-    safety_ignored_rows: list[tuple[int, str, tuple[str, ...]]] = field(default_factory=list)
+    crisis_rows: list[tuple[int, str, str]] = field(default_factory=list)  # (row, id, note)
+    # rows a person must check against the source for a crisis answer not screened (a
+    # malformed row in which none was found, a safety answer skip logic dropped)
+    review: int = 0
+    review_rows: list[tuple[int, str, str]] = field(default_factory=list)  # (row, id, why)
+    dropped_safety: int = 0  # rows where skip logic dropped an answer behind a crisis rule
     codes: dict[str, int] = field(default_factory=dict)  # problem code -> count
     errors: int = 0  # problems of level error
     warnings: int = 0
@@ -126,9 +133,9 @@ class Tally:
         self.blank += other.blank
         self.crisis += other.crisis
         self.crisis_rows.extend(other.crisis_rows[:CRISIS_LISTED - len(self.crisis_rows)])
-        self.safety_ignored += other.safety_ignored
-        self.safety_ignored_rows.extend(
-            other.safety_ignored_rows[:CRISIS_LISTED - len(self.safety_ignored_rows)])
+        self.review += other.review
+        self.review_rows.extend(other.review_rows[:CRISIS_LISTED - len(self.review_rows)])
+        self.dropped_safety += other.dropped_safety
         for code, n in other.codes.items():
             self.codes[code] = self.codes.get(code, 0) + n
         self.errors += other.errors
@@ -425,8 +432,8 @@ class RowScreener:
                     before = reader.line_num
                 if len(r) != ncols or not r[probe].strip():
                     rid = r[idc] if idc is not None and len(r) > idc else ""
-                    done = self._irregular(r, row, rid, problems, tally, add, lines,
-                                           line_offset, first_row)
+                    r, done = self._irregular(r, row, rid, problems, tally, add, lines,
+                                              line_offset, first_row)
                     if done:
                         if idc is not None:
                             ids.append("" if done == BLANK else rid)
@@ -460,8 +467,9 @@ class RowScreener:
                         possible = level if level > top else top
                         deciding = [q for s, q in behind_questions[behind]
                                     if v[s] is None and not skipped >> s & 1]
+                review = bool(ignored) and not self.safety_questions.isdisjoint(ignored)
                 add(enc_row(row, rid, errors, level, flags, fired, possible, deciding,
-                            score_values(v), mt, ignored))
+                            score_values(v), mt, ignored, review))
                 if ignored:
                     self._not_asked(ignored, problems, tally, row, rid, lines, line_offset,
                                     first_row)
@@ -474,7 +482,8 @@ class RowScreener:
                 if flags & crisis_mask:
                     tally.crisis += 1
                     if len(tally.crisis_rows) < CRISIS_LISTED:
-                        tally.crisis_rows.append((row, rid, bool(errors)))
+                        tally.crisis_rows.append((row, rid, "row also has errors" if errors
+                                                  else ""))
         except csv.Error as exc:
             raise MalformedCsv(line_offset + before + 1, str(exc)) from None
         tally.rows = len(out)
@@ -557,7 +566,7 @@ class RowScreener:
             first = islice((i for i in compress(range(n), map(crisis_keys.__contains__,
                                                                lf_words))
                             if i not in one_by_one), CRISIS_LISTED)
-            tally.crisis_rows = [(first_row + i, rids[i], False) for i in first]
+            tally.crisis_rows = [(first_row + i, rids[i], "") for i in first]
         # The rows the lanes do not screen, one at a time, in order.
         problems: list[Problem] = []
         if one_by_one:
@@ -618,29 +627,59 @@ class RowScreener:
 
     def _irregular(self, r: list[str], row: int, rid: str, problems: list[Problem],
                    tally: Tally, add: Callable[[str], None], lines: list[int] | None,
-                   line_offset: int, first_row: int) -> int:
+                   line_offset: int, first_row: int) -> tuple[list[str], int]:
         """Handle a blank row, a row of the wrong length or a row without id.
 
-        Returns BLANK (skipped), FAILED (written as an unscreened error row: its cells cannot
-        be matched to columns) or 0 (screen it).
+        Returns the record to screen (a short one padded with blank cells) and BLANK
+        (skipped), FAILED (written as an error row: its cells cannot be matched to the
+        columns) or 0 (screen it).
         """
         if not any(c.strip() for c in r):
             tally.blank += 1
-            return BLANK
+            return r, BLANK
         line = self._line(lines, row, line_offset, first_row)
-        if len(r) != self.ncols:
+        if len(r) > self.ncols:
             self._problem(problems, tally, row, line, rid, "", ERROR, *E_FIELDS,
-                          f"the row has {len(r)} field(s) but the header has {self.ncols}",
-                          "check for a missing or extra delimiter, or a delimiter inside a value "
-                          "that is not in quotes")
+                          f"the row has {len(r)} fields but the header has {self.ncols}, so "
+                          "its cells cannot be matched to the columns; it is not screened, "
+                          "only checked for crisis answers wherever its cells could line up",
+                          "check for an extra delimiter, or a delimiter inside a value that is "
+                          "not in quotes")
             tally.error_rows += 1
-            add(self.encoder.failed(row, rid, ((E_FIELDS[0], ""),)))
-            return FAILED
+            found = self._possible_crisis(r)
+            add(self.encoder.failed(row, rid, ((E_FIELDS[0], ""),), found or None, True))
+            if found:
+                tally.crisis += 1
+                if len(tally.crisis_rows) < CRISIS_LISTED:
+                    tally.crisis_rows.append((row, rid, MALFORMED))
+            else:
+                tally.review += 1
+                if len(tally.review_rows) < CRISIS_LISTED:
+                    tally.review_rows.append((row, rid, MALFORMED))
+            return r, FAILED
+        if len(r) < self.ncols:
+            self._problem(problems, tally, row, line, rid, "", WARNING, *W_SHORT_ROW,
+                          f"the row has {len(r)} field(s) but the header has {self.ncols}: "
+                          "the missing cells at its end are read as blank (unanswered)",
+                          "spreadsheet exports leave out empty cells at the end of a row; if "
+                          "a delimiter is missing inside the row instead, fix it")
+            r = fit_row(r, self.ncols)
+            rid = r[self.layout.id_index] if self.layout.id_index is not None else ""
         if self.layout.id_index is not None and not rid.strip():
             self._problem(problems, tally, row, line, "", self.layout.id_name, WARNING,
                           *W_MISSING_ID, "the row has no id",
                           "fill in the id so the result can be matched to the person")
-        return 0
+        return r, 0
+
+    def _possible_crisis(self, r: list[str]) -> int:
+        """The crisis flags raised by any reading of a long record's cells as the columns
+        (see :func:`iopscreen.batch_input.alignments`); cells that are not valid answers there
+        count as unanswered."""
+        found = 0
+        for record in alignments(r, self.ncols):
+            values, declined, _ = self.slow_fill(record)
+            found |= self.run(values, declined)[0] & self.decision.crisis_mask
+        return found
 
     def _not_asked(self, ignored: list[str], problems: list[Problem], tally: Tally, row: int,
                    rid: str, lines: list[int] | None, line_offset: int, first_row: int) -> None:
@@ -657,11 +696,13 @@ class RowScreener:
                 f"{when.text}), so the answer is not used",
                 "check the source: the answer, or an earlier one that decides whether this "
                 "question is asked, may be a slip")
-        safety = tuple(q for q in ignored if q in self.safety_questions)
+        safety = [q for q in ignored if q in self.safety_questions]
         if safety:
-            tally.safety_ignored += 1
-            if len(tally.safety_ignored_rows) < CRISIS_LISTED:
-                tally.safety_ignored_rows.append((row, rid, safety))
+            tally.dropped_safety += 1
+            tally.review += 1
+            if len(tally.review_rows) < CRISIS_LISTED:
+                tally.review_rows.append((row, rid, "safety answer left out by skip logic: "
+                                          + ", ".join(safety) + "; check the source"))
 
     def _cell_problems(self, problems: list[Problem], tally: Tally, row: int, rid: str,
                        r: list[str], bad: list[tuple[int, str, str, str, str]],

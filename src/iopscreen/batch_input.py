@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterable, Sequence
+from typing import IO, Iterable, Iterator, Sequence
 
 from .errors import AnswerError, Diagnostic, UsageError, did_you_mean
 from .ruleset.model import Ruleset
@@ -194,6 +194,22 @@ def sniff_delimiter(header_line: str, known: Iterable[str]) -> str:
         if key > best_key:
             best, best_key = delim, key
     return best
+
+
+def fit_row(record: list[str], ncols: int) -> list[str]:
+    """``record`` with ``ncols`` cells: a short one padded with blank cells at its end
+    (spreadsheet exports leave out empty cells there); a long one as it is."""
+    return record + [""] * (ncols - len(record)) if len(record) < ncols else record
+
+
+def alignments(record: Sequence[str], ncols: int) -> Iterator[list[str]]:
+    """Every reading of a long ``record``'s cells as the ``ncols`` columns, on the guess that
+    its extra cells are one run somewhere in it (an extra delimiter, or one inside a value
+    that is not in quotes): the record without that run, for each place it can start, from
+    the cells aligned at the right end to those aligned at the left."""
+    extra = len(record) - ncols
+    for start in range(ncols + 1):
+        yield [*record[:start], *record[start + extra:]]
 
 
 def plan_layout(header: Sequence[str], ruleset: Ruleset, source: str, *,

@@ -30,7 +30,8 @@ MEMO_LIMIT = 4096  # most values whose text a memo keeps
 def output_columns(ruleset: Ruleset, layout: Layout) -> list[str]:
     """The output's column names, in order; the id column keeps its input name (prefixed with
     ``input_`` should it clash with one of ours)."""
-    ours = ["status", "errors", "level", "crisis", "flags", "provisional", "possible_level",
+    ours = ["status", "errors", "level", "crisis", "safety_review", "flags", "provisional",
+            "possible_level",
             "deciding_questions", "fired_rules", "misconceptions"]
     for inst in ruleset.instruments:
         ours += [f"{inst.id}_score", f"{inst.id}_band"]
@@ -96,7 +97,9 @@ class _Pieces:
     def _head(self, row: int, rid: str, errors: tuple[tuple[str, str], ...]) -> str:
         raise NotImplementedError
 
-    def outcome(self, level: int, flags: int) -> str:
+    def outcome(self, level: int, flags: int, review: bool = False) -> str:
+        """The level, crisis, safety_review and flags columns (``review``: a person must check
+        the row against its source, see :func:`output_columns`)."""
         raise NotImplementedError
 
     def provisional(self, possible: int | None, deciding: Iterable[str]) -> str:
@@ -117,12 +120,12 @@ class _Pieces:
     def row(self, row: int, rid: str, errors: tuple[tuple[str, str], ...], level: int,
             flags: int, fired: list[str], possible: int | None,
             deciding: Iterable[str], scores: Iterable[Any], mt: tuple[Any, ...],
-            ignored: list[str]) -> str:
+            ignored: list[str], review: bool = False) -> str:
         """One screened row (``scores``: score and band of each instrument in turn)."""
         values = tuple(scores)
         sc = self.score_separator.join(self.score(i, values[2 * i], values[2 * i + 1])
                                        for i in range(len(values) // 2))
-        return (f"{self._head(row, rid, errors)}{self.outcome(level, flags)}"
+        return (f"{self._head(row, rid, errors)}{self.outcome(level, flags, review)}"
                 f"{self.provisional(possible, deciding)}{self.fired(fired)}"
                 f"{self.misconceptions(mt)}{sc}{self.row_end(ignored)}")
 
@@ -137,12 +140,14 @@ class CsvEncoder(_Pieces):
         self.tail = ",".join(_csv_field(x) for x in (ruleset.id, ruleset.version,
                                                       ruleset.content_hash))
         self.levels = d.levels
-        self.flag_text = Memo(lambda m: ("true," if m & d.crisis_mask else "false,")
-                               + "|".join(d.flag_ids(m)))
+        # key: flags * 2 + review -> "crisis,safety_review,flags"
+        self.flag_text = Memo(lambda k: ("true," if k >> 1 & d.crisis_mask else "false,")
+                              + ("true," if k & 1 else "false,") + "|".join(d.flag_ids(k >> 1)))
         self.misc = Memo(lambda mt: "|".join(compress(d.misc_ids, mt)))
         self.value = Memo(lambda x: "" if x is None else _csv_field(str(x)))
-        # status and errors come before, the rule set's three columns after
-        self.blank = "," * (len(self.columns) - (4 if self.has_id else 3) - 3)
+        # the empty columns after flags, each with the comma before it, and the comma before
+        # the rule set's three
+        self.blank = "," * (len(self.columns) - self.columns.index("flags") - 3)
 
     def header(self) -> str:
         return ",".join(_csv_field(c) for c in self.columns) + "\n"
@@ -153,8 +158,8 @@ class CsvEncoder(_Pieces):
         status = f"error,{self.errors(errors)}" if errors else "ok,"
         return (f"{row},{_csv_field(rid)}," if self.has_id else f"{row},") + status + ","
 
-    def outcome(self, level: int, flags: int) -> str:
-        return f"{self.levels[level]},{self.flag_text[flags]},"
+    def outcome(self, level: int, flags: int, review: bool = False) -> str:
+        return f"{self.levels[level]},{self.flag_text[flags << 1 | review]},"
 
     def provisional(self, possible: int | None, deciding: Iterable[str]) -> str:
         prov = "false," if possible is None else f"true,{self.levels[possible]}"
@@ -187,9 +192,17 @@ class CsvEncoder(_Pieces):
         {3} provisional, {4} fired, {5} misconceptions, then the scores; nothing ignored."""
         return ("{0},{1},ok,," if self.has_id else "{0},ok,,") + "{2}{3}{4}{5}"
 
-    def failed(self, row: int, rid: str, errors: tuple[tuple[str, str], ...]) -> str:
+    def failed(self, row: int, rid: str, errors: tuple[tuple[str, str], ...],
+               flags: int | None = None, review: bool = False) -> str:
+        """A row that could not be screened: level blank; crisis and flags blank (unknown)
+        unless ``flags`` holds the crisis flags found in it."""
         head = f"{row},{_csv_field(rid)}," if self.has_id else f"{row},"
-        return f"{head}error,{self.errors(errors)}{self.blank}{self.tail}\n"
+        found = "," if flags is None else (
+            ("true," if flags & self.decoder.crisis_mask else "false,")
+            + "|".join(self.decoder.flag_ids(flags)))
+        crisis, _, listed = found.partition(",")
+        return (f"{head}error,{self.errors(errors)},,{crisis},{'true' if review else 'false'},"
+                f"{listed}{self.blank}{self.tail}\n")
 
     @staticmethod
     def errors(errors: tuple[tuple[str, str], ...]) -> str:
@@ -219,13 +232,15 @@ class JsonlEncoder(_Pieces):
                      f'{json.dumps(ruleset.version)}, "ruleset_sha256": '
                      f'{json.dumps(ruleset.content_hash)}}}{self.end}')
         self.levels = tuple(json.dumps(lv) for lv in d.levels)
-        self.flag_text = Memo(lambda m: f'"crisis": {json.dumps(bool(m & d.crisis_mask))}, '
-                                         f'"flags": {_json_list(d.flag_ids(m))}')
+        # key: flags * 2 + review
+        self.flag_text = Memo(lambda k: f'"crisis": {json.dumps(bool(k >> 1 & d.crisis_mask))}, '
+                                        f'"safety_review": {json.dumps(bool(k & 1))}, '
+                                        f'"flags": {_json_list(d.flag_ids(k >> 1))}')
         self.misc = Memo(lambda mt: _json_list(compress(d.misc_ids, mt)))
         self.value = Memo(json.dumps)
         self.score_keys = tuple(f"{json.dumps(f'{inst.id}_{part}')}: "
                                 for inst in ruleset.instruments for part in ("score", "band"))
-        first = self.columns.index("level")
+        first = self.columns.index("flags") + 1
         self.blank = "".join(f", {json.dumps(c)}: null" for c in self.columns[first:-3])
 
     def header(self) -> str:
@@ -240,8 +255,8 @@ class JsonlEncoder(_Pieces):
 
     score_separator = ""
 
-    def outcome(self, level: int, flags: int) -> str:
-        return f', "level": {self.levels[level]}, {self.flag_text[flags]}, '
+    def outcome(self, level: int, flags: int, review: bool = False) -> str:
+        return f', "level": {self.levels[level]}, {self.flag_text[flags << 1 | review]}, '
 
     def provisional(self, possible: int | None, deciding: Iterable[str]) -> str:
         prov = ('"provisional": false, "possible_level": null' if possible is None else
@@ -273,8 +288,14 @@ class JsonlEncoder(_Pieces):
         ident = f"{key}: {{1}}, " if self.has_id else ""
         return f'{{{{"row": {{0}}, {ident}"status": "ok", "errors": []{{2}}{{3}}{{4}}{{5}}'
 
-    def failed(self, row: int, rid: str, errors: tuple[tuple[str, str], ...]) -> str:
-        return f"{self._head(row, rid, errors)}{self.blank}, {self.tail}"
+    def failed(self, row: int, rid: str, errors: tuple[tuple[str, str], ...],
+               flags: int | None = None, review: bool = False) -> str:
+        """As :meth:`CsvEncoder.failed`."""
+        d = self.decoder
+        found = ('"crisis": null, "safety_review": {}, "flags": null' if flags is None else
+                 f'"crisis": {json.dumps(bool(flags & d.crisis_mask))}, "safety_review": {{}}, '
+                 f'"flags": {_json_list(d.flag_ids(flags))}').format(json.dumps(review))
+        return f'{self._head(row, rid, errors)}, "level": null, {found}{self.blank}, {self.tail}'
 
     def footer(self) -> str:
         return ""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .answers import coerce_answers
-from .batch_input import ID_NAMES, open_source, plan_layout, sniff_delimiter
+from .batch_input import ID_NAMES, fit_row, open_source, plan_layout, sniff_delimiter
 from .engine import screen
 from .errors import AnswerError
 from .ruleset.model import Ruleset
@@ -46,9 +46,10 @@ def save_rows(ruleset: Ruleset, path: str, store: Store, *, encoding: str | None
             if not any(cell.strip() for cell in row):
                 blank += 1
                 continue
-            if len(row) != len(header):  # batch reports it as an error row: not saved
+            if len(row) > len(header):  # batch reports it as an error row: not saved
                 invalid += 1
                 continue
+            row = fit_row(row, len(header))  # a short row is read with blank cells, as batch
             raw: dict[str, Any] = {q: row[i] for q, i in layout.question_index.items()}
             try:
                 answers = coerce_answers(ruleset, raw, source=f"{source.name} row {number}")

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Callable, Iterator, Optional, Sequence
 
 import typer
+from rich.console import Console
 
 from . import batch, batch_input, batch_output
 from .batch import BatchOptions, Problem, Tally
@@ -82,6 +83,14 @@ def batch_command(
                                                  "cp1252."),
     show_values: bool = typer.Option(False, "--show-values",
                                      help="Include answer values in problem messages."),
+    allow_dropped_safety: bool = typer.Option(
+        False, "--allow-dropped-safety",
+        help="Exit 0 even when skip logic left out an answer to a safety question (the rows "
+             "still have safety_review=true and are listed)."),
+    raw_csv: bool = typer.Option(False, "--raw-csv",
+                                 help="Write cells that start with = + - @ as they are (by "
+                                      "default they get a leading ' so that a spreadsheet "
+                                      "does not run them as formulas)."),
     force: bool = typer.Option(False, "--force", help="Replace existing output files."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Never show a progress bar."),
     jobs: int = typer.Option(0, "--jobs", "-j", min=0, metavar="N", show_default=False,
@@ -96,14 +105,17 @@ def batch_command(
 
     Columns are question ids (see 'iopscreen template'); cells take the same answers as
     'evaluate': yes/no, a code or its label, a number, a|b for several, 'declined', or blank
-    for unanswered. A summary goes to stderr, crisis rows first. Exit 0 when every row
-    screened, 1 when some rows had errors (the others are still written), 3 for a bad rule set.
+    for unanswered. A summary goes to stderr, crisis rows first, then the rows to check
+    against the source for safety (malformed rows, safety answers skip logic dropped). Exit 0
+    when every row screened, 1 when some rows had errors (the others are still written) or a
+    safety answer was dropped, 3 for a bad rule set.
 
     Example: iopscreen batch responses.csv -o results.csv --errors problems.csv
     """
     options = BatchOptions(fmt=fmt.value, delimiter=parse_delimiter(delimiter),
                            id_column=id_column, ignore_extra=ignore_extra,
-                           show_values=show_values, jobs=jobs or default_jobs())
+                           show_values=show_values, jobs=jobs or default_jobs(),
+                           raw_csv=raw_csv)
     batch_input.resolve_encoding(encoding)
     if save and input_file == "-":
         raise UsageError("--save needs an input file, not standard input",
@@ -165,10 +177,12 @@ def batch_command(
                 done.commit()
         if out_file is None:
             sys.stdout.flush()
-    _print_summary(ruleset, source.name, output, errors_file, tally, shown)
+    _print_summary(ruleset, source.name, output, errors_file, tally, shown,
+                   allow_dropped_safety)
     if save:
         _save(ruleset, input_file, encoding, options, counselor, db)
-    raise typer.Exit(EXIT_DATA if tally.error_rows else EXIT_OK)
+    raise typer.Exit(EXIT_DATA if tally.error_rows or (tally.dropped_safety and not
+                                                       allow_dropped_safety) else EXIT_OK)
 
 
 @contextmanager
@@ -249,31 +263,31 @@ def _listed(names: Sequence[str], limit: int = 8) -> str:
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
+def _print_rows(err: Console, rows: list[tuple[int, str, str]], total: int, where: str) -> None:
+    """The rows of a summary list, one a line, with a count of those not listed."""
+    for row, rid, note in rows:
+        who = f"id {rid}" if rid else "no id"
+        err.print(f"  row {row}: {who}" + (f": {note}" if note else ""), style="bold",
+                  markup=False, soft_wrap=True)
+    if total > len(rows):
+        err.print(f"  ... and {total - len(rows)} more ({where})", markup=False,
+                  soft_wrap=True)
+
+
 def _print_summary(ruleset: Ruleset, source: str, output: str, errors_file: Optional[str],
-                   tally: Tally, shown: list[Problem]) -> None:
+                   tally: Tally, shown: list[Problem], allow_dropped_safety: bool) -> None:
     """The end-of-run summary on stderr: crisis rows first, then counts, then problems."""
     err = make_console(stderr=True)
     if tally.crisis:
         err.print(f"!!! CRISIS: {tally.crisis} row(s) - {ruleset.crisis.title} !!!",
                   style="bold white on red", markup=False, soft_wrap=True)
-        for row, rid, had_errors in tally.crisis_rows:
-            who = f"id {rid}" if rid else "no id"
-            note = "  (row also has errors)" if had_errors else ""
-            err.print(f"  row {row}: {who}{note}", style="bold", markup=False, soft_wrap=True)
-        if tally.crisis > len(tally.crisis_rows):
-            err.print(f"  ... and {tally.crisis - len(tally.crisis_rows)} more (column 'crisis' "
-                      f"of the results)", markup=False, soft_wrap=True)
-    if tally.safety_ignored:
-        err.print(f"!!! {tally.safety_ignored} row(s) answered a safety question that skip logic "
-                  "left out (the answer is not used): check them against the source !!!",
-                  style="bold red", markup=False, soft_wrap=True)
-        for row, rid, questions in tally.safety_ignored_rows:
-            who = f"id {rid}" if rid else "no id"
-            err.print(f"  row {row}: {who}: {', '.join(questions)}", style="bold",
-                      markup=False, soft_wrap=True)
-        if tally.safety_ignored > len(tally.safety_ignored_rows):
-            err.print(f"  ... and {tally.safety_ignored - len(tally.safety_ignored_rows)} more "
-                      "(W412 in the errors file)", markup=False, soft_wrap=True)
+        _print_rows(err, tally.crisis_rows, tally.crisis, "column 'crisis' of the results")
+    if tally.review:
+        err.print(f"!!! SAFETY REVIEW: {tally.review} row(s) may hold a crisis answer that was "
+                  "not screened: check them against the source !!!", style="bold red",
+                  markup=False, soft_wrap=True)
+        _print_rows(err, tally.review_rows, tally.review,
+                    "column 'safety_review' of the results")
     where = "stdout" if output == "-" else output
     err.print(f"{source}: {tally.rows} row(s) screened with {ruleset.id} {ruleset.version} "
               f"-> {where}", markup=False, soft_wrap=True)
@@ -286,6 +300,11 @@ def _print_summary(ruleset: Ruleset, source: str, output: str, errors_file: Opti
     if tally.error_rows:
         err.print(f"  rows with errors: {tally.error_rows} (not counted above; fix them and "
                   "rerun)", style="red", markup=False, soft_wrap=True)
+    if tally.dropped_safety:
+        err.print(f"  rows with a safety answer left out by skip logic: {tally.dropped_safety}"
+                  + (" (allowed by --allow-dropped-safety)" if allow_dropped_safety else
+                     " (exit code 1; --allow-dropped-safety accepts them)"),
+                  style="red", markup=False, soft_wrap=True)
     if tally.blank:
         err.print(f"  blank rows skipped: {tally.blank}", markup=False, soft_wrap=True)
     if tally.codes:
