@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -198,11 +199,15 @@ def bool_exprs() -> st.SearchStrategy[str]:
                   st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
                   st.integers(-3, 30).map(str)),
         st.sampled_from(["answered(n)", "declined(x)", "'cost' in s", "c == 'daily'"]),
+        st.builds(lambda a, b: f"{a} <= n < {b}", st.integers(-3, 30), st.integers(-3, 30)),
     )
     return st.recursive(
         leaves,
         lambda inner: st.one_of(
             st.builds(lambda a, b: f"({a} and {b})", inner, inner),
+            st.builds(lambda a, b, c: f"(({a}) if {b} else ({c}))", inner, inner, inner),
+            st.builds(lambda a, k: f"(0 <= (n if {a} else m) <= {k})", inner,
+                      st.integers(-3, 30)),
             st.builds(lambda a, b: f"({a} or {b})", inner, inner),
             st.builds(lambda a: f"(not {a})", inner),
             st.builds(lambda a, b: f"any({a}, {b})", inner, inner),
@@ -231,15 +236,15 @@ def reference(text: str, env: dict[str, Any], declined: set[str]) -> Any:
             if isinstance(node.op, ast.USub):
                 return None if v is None else -v
             return None if v is None else not v
-        if isinstance(node, ast.Compare):
-            left, right = ev(node.left), ev(node.comparators[0])
-            if left is None or right is None:
-                return None
-            ops = {ast.Lt: lambda: left < right, ast.LtE: lambda: left <= right,
-                   ast.Gt: lambda: left > right, ast.GtE: lambda: left >= right,
-                   ast.Eq: lambda: left == right, ast.NotEq: lambda: left != right,
-                   ast.In: lambda: left in right}
-            return ops[type(node.ops[0])]()
+        if isinstance(node, ast.Compare):  # a chain is the Kleene 'and' of its comparisons
+            operands = [ev(node.left)] + [ev(c) for c in node.comparators]
+            parts = [compare(op, a, b) for op, a, b in zip(node.ops, operands, operands[1:])]
+            return False if False in parts else (None if None in parts else True)
+        if isinstance(node, ast.IfExp):
+            test, body, orelse = ev(node.test), ev(node.body), ev(node.orelse)
+            if test is None:
+                return body if body == orelse else None
+            return body if test else orelse
         if isinstance(node, ast.Call):
             name = node.func.id  # type: ignore[attr-defined]
             if name == "answered":
@@ -252,6 +257,15 @@ def reference(text: str, env: dict[str, Any], declined: set[str]) -> Any:
             if name == "count":
                 return None if None in vals else sum(v is True for v in vals)
         raise AssertionError(ast.dump(node))
+
+    def compare(op: ast.cmpop, left: Any, right: Any) -> Any:
+        if left is None or right is None:
+            return None
+        ops = {ast.Lt: lambda: left < right, ast.LtE: lambda: left <= right,
+               ast.Gt: lambda: left > right, ast.GtE: lambda: left >= right,
+               ast.Eq: lambda: left == right, ast.NotEq: lambda: left != right,
+               ast.In: lambda: left in right}
+        return ops[type(op)]()
 
     return ev(ast.parse(text, mode="eval").body)
 
@@ -314,3 +328,141 @@ def test_a_score_name_with_a_suffix_suggests_the_score() -> None:
     with pytest.raises(ExprRejected) as info:
         expr.parse("phq9_total >= 20", symbols)
     assert info.value.problem.hint == "did you mean 'phq9'?"
+
+
+# ------------------------------------------------- literals and limits (issue 12, items 8, 10)
+
+
+@pytest.mark.parametrize("text, literal", [
+    ("n < 1e999", "1e999"),
+    ("n > -1e999", "1e999"),
+    ("n in [1, 1e999]", "1e999"),
+    ("n > 1e-400", "1e-400"),
+    ("n < 99999999999999999999", "99999999999999999999"),
+    ("n < 0x" + "f" * 4000, "0xffff"),
+    ("n < 1e16", "1e16"),
+    ("n < 1_000_000_000_000_001", "1_000_000_000_000_001"),
+])
+def test_a_number_the_program_cannot_hold_is_refused_at_the_literal(text: str,
+                                                                     literal: str) -> None:
+    with pytest.raises(ExprRejected) as info:
+        expr.parse(text, SYMBOLS, want=None)
+    p = info.value.problem
+    assert (p.code, p.name) == ("E216", "bad-number")
+    assert text[p.offset:].startswith(literal)
+    assert "\n" not in p.message and len(p.message) < 200  # one short line, even for 4000 digits
+
+
+def test_a_number_past_the_literal_limit_names_the_limit() -> None:
+    with pytest.raises(ExprRejected) as info:
+        expr.parse("n < 2000", SYMBOLS, limits=expr.ConditionLimits(literal=1000))
+    assert info.value.problem.limit == "literal"
+    assert "1,000" in info.value.problem.message
+    assert expr.parse("n < 1000", SYMBOLS, limits=expr.ConditionLimits(literal=1000))
+
+
+@pytest.mark.parametrize("text, values, want", [
+    ("n == -0.0", {"n": 0}, True),
+    ("n < 1e15", {"n": 10**15 - 1}, True),
+    ("n > -1_000_000_000_000_000", {"n": 0}, True),
+    ("n == 0e-400", {"n": 0}, True),
+    ("n == 0x10", {"n": 16}, True),
+    ("c == '" + "a" * 3000 + "'", {"c": "daily"}, False),
+])
+def test_literals_within_range_run_as_written(text: str, values: dict[str, Any],
+                                              want: Any) -> None:
+    symbols = {**SYMBOLS, "c": Symbol("c", Type(expr.STR), "question")}
+    cond = expr.parse(text, symbols, want=None)
+    ctx = expr.EmitContext(slot=lambda n: f"v[{ORDER.index(n)}]", declined=lambda n: "False")
+    ns = expr.runtime_namespace()
+    ns.update(ctx.constants)
+    exec(compile(f"def f(v, d):\n    return {expr.emit(cond.node, ctx)}\n", "<t>", "exec"), ns)
+    assert ns["f"]([values.get(name) for name in ORDER], set()) is want
+
+
+@pytest.mark.parametrize("text, limits, limit", [
+    ("x or " * 20 + "x", expr.ConditionLimits(chars=50), "chars"),
+    ("x or " * 20 + "x", expr.ConditionLimits(terms=10), "terms"),
+    ("not " * 20 + "x", expr.ConditionLimits(depth=10), "depth"),
+    ("x and " * 50_000 + "x", expr.ConditionLimits(), "chars"),
+    ("x and " * 1200 + "x", expr.ConditionLimits(chars=10**6), "terms"),
+])
+def test_a_condition_past_a_limit_is_refused_with_the_limit_named(
+        text: str, limits: expr.ConditionLimits, limit: str) -> None:
+    with pytest.raises(ExprRejected) as info:
+        expr.parse(text, SYMBOLS, limits=limits)
+    p = info.value.problem
+    assert (p.code, p.name, p.limit) == ("E214", "condition-too-big", limit)
+    assert 0 <= p.offset <= len(text)
+
+
+NESTINGS = {  # each adds about one level of nesting per step
+    "not": lambda k: "not " * k + "x",
+    "if-else": lambda k: "(n if x else " * k + "m" + ")" * k + " > 1",
+    "and-or": lambda k: "(x or (y and " * k + "z" + "))" * k,
+    "chain": lambda k: "1 < (1 if (" * k + "x" + ") else 2) < 3" * k,
+    "arithmetic": lambda k: "(n + " * k + "m" + ")" * k + " > 1",
+    "coalesce": lambda k: "coalesce(" * k + "n" + ", 1)" * k + " > 1",
+    "max": lambda k: "max(n, " * k + "m" + ")" * k + " > 1",
+}
+
+
+@pytest.mark.parametrize("shape", NESTINGS)
+def test_generated_code_grows_with_the_condition_not_faster(shape: str) -> None:
+    """Each operand is written once: doubling the nesting about doubles the code (it used
+    to double the code at every level of if-else or and-inside-or)."""
+    roomy = expr.ConditionLimits(depth=1000)
+    sizes = []
+    for k in (4, 8):
+        cond = expr.parse(NESTINGS[shape](k), SYMBOLS, want=None, limits=roomy)
+        ctx = expr.EmitContext(slot=lambda n: f"v[{ORDER.index(n)}]",
+                               declined=lambda n: "False")
+        sizes.append(len(expr.emit(cond.node, ctx)))
+    assert sizes[1] < 2.5 * sizes[0], sizes
+
+
+@pytest.mark.parametrize("shape", NESTINGS)
+def test_anything_within_the_default_depth_compiles(shape: str) -> None:
+    depth = expr.DEFAULT_LIMITS.depth
+    k = max(k for k in range(1, depth + 1) if _depth(NESTINGS[shape](k)) <= depth)
+    cond = expr.parse(NESTINGS[shape](k), SYMBOLS, want=None)  # parse compiles its code
+    assert cond.node is not None
+
+
+@pytest.mark.parametrize("shape", NESTINGS)
+def test_nesting_too_deep_to_compile_is_a_problem_not_a_crash(shape: str) -> None:
+    with pytest.raises(ExprRejected) as info:
+        expr.parse(NESTINGS[shape](400), SYMBOLS, want=None,
+                   limits=expr.ConditionLimits(chars=10**6, terms=10**6, depth=10**6))
+    assert info.value.problem.code in ("E202", "E203", "E214")
+
+
+def _depth(text: str) -> int:
+    import ast
+
+    def d(node: ast.AST) -> int:
+        kids = [c for c in ast.iter_child_nodes(node)
+                if not isinstance(c, (ast.expr_context, ast.boolop, ast.operator, ast.unaryop,
+                                      ast.cmpop))]
+        return 1 + max((d(c) for c in kids), default=0)
+
+    return d(ast.parse(text, mode="eval").body)
+
+
+HOSTILE_STRINGS = ["'); __import__('os').system('x') #", "\\\\' + open('f') + '", '"""',
+                   "{0.__class__}", "\x00\u2028\ud800", "'" * 3]
+
+
+@pytest.mark.parametrize("literal", HOSTILE_STRINGS)
+def test_generated_code_holds_a_string_only_as_a_literal(literal: str) -> None:
+    """The code is built from the checked tree: a string becomes its repr, and the code can
+    name nothing but our helpers, its temporaries and the answers."""
+    symbols = {**SYMBOLS, "c": Symbol("c", Type(expr.STR), "question")}
+    cond = expr.parse(f"c == {literal!r} or c in [{literal!r}, 'a']", symbols)
+    ctx = expr.EmitContext(slot=lambda n: "v[0]", declined=lambda n: "False")
+    code = compile(expr.emit(cond.node, ctx), "<t>", "eval")
+    allowed = set(expr.runtime_namespace()) | set(ctx.constants) | {"v"}
+    temporaries = {name for name in code.co_names if re.fullmatch(r"_t\d+", name)}
+    assert set(code.co_names) - temporaries <= allowed, code.co_names
+    ns = {**expr.runtime_namespace(), **ctx.constants, "v": [literal]}
+    assert eval(code, ns) is True  # noqa: S307 - our generated code, no builtins

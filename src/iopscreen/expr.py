@@ -15,7 +15,9 @@ Values: ``None`` means unknown (unanswered, declined, or depends on something un
 from __future__ import annotations
 
 import ast
+import decimal
 import itertools
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -141,7 +143,8 @@ class Condition:
 @dataclass(frozen=True)
 class ExprProblem:
     """Why a condition was rejected. ``offset`` counts characters into the stripped text;
-    ``subject`` is the unknown name, for E201."""
+    ``subject`` is the unknown name, for E201; ``limit`` names the :class:`ConditionLimits`
+    field a condition went past, for E214 and E216."""
 
     code: str
     name: str
@@ -149,6 +152,27 @@ class ExprProblem:
     offset: int = 0
     hint: str = ""
     subject: str = ""
+    limit: str = ""
+
+
+@dataclass(frozen=True)
+class ConditionLimits:
+    """How big a condition may be. A condition past a limit is refused with code E214 and
+    ``limit`` naming the field (the loader says how to raise it).
+
+    ``chars``: length of the text; ``terms``: syntax nodes (names, literals, operators, calls);
+    ``depth``: nesting of the syntax tree; ``literal``: the largest magnitude of a number.
+    The default literal bound keeps every whole number exact as a 64-bit float (2**53 is about
+    9.007e15), so the Python and SQL targets read it alike.
+    """
+
+    chars: int = 5_000
+    terms: int = 1_000
+    depth: int = 32
+    literal: int = 10**15
+
+
+DEFAULT_LIMITS = ConditionLimits()
 
 
 class _Reject(Exception):
@@ -191,11 +215,13 @@ def _did_you_mean(word: str, options: Sequence[str]) -> str:
 # ------------------------------------------------------------------------------------ parse
 
 
-def parse(text: Any, symbols: Mapping[str, Symbol], want: Type | None = T_BOOL) -> Condition:
-    """Parse and check ``text`` against ``symbols``.
+def parse(text: Any, symbols: Mapping[str, Symbol], want: Type | None = T_BOOL,
+          limits: ConditionLimits = DEFAULT_LIMITS) -> Condition:
+    """Parse and check ``text`` against ``symbols``, within ``limits``.
 
-    Returns a :class:`Condition`. Raises :class:`ExprRejected` (with one ExprProblem) when the
-    text is not a valid, well-typed expression; nothing else is ever raised for any input.
+    Returns a :class:`Condition` whose tree :func:`emit` turns into code that compiles. Raises
+    :class:`ExprRejected` (with one ExprProblem) when the text is not a valid, well-typed
+    expression within the limits; nothing else is ever raised for any input.
     """
     if isinstance(text, bool):
         text = "True" if text else "False"
@@ -206,6 +232,10 @@ def parse(text: Any, symbols: Mapping[str, Symbol], want: Type | None = T_BOOL) 
     if not text.strip():
         raise ExprRejected(ExprProblem("E202", "expr-syntax", "the condition is empty"))
     source = text.strip()
+    if len(source) > limits.chars:
+        raise ExprRejected(ExprProblem(
+            "E214", "condition-too-big", f"the condition is {len(source):,} characters long; "
+            f"the limit is {limits.chars:,}", limits.chars, limit="chars"))
     try:
         tree = _syntax_tree(source)
     except SyntaxError as exc:
@@ -223,7 +253,8 @@ def parse(text: Any, symbols: Mapping[str, Symbol], want: Type | None = T_BOOL) 
         ) from None
     except (ValueError, MemoryError, RecursionError):
         raise ExprRejected(ExprProblem("E202", "expr-syntax", "cannot parse condition")) from None
-    checker = _Checker(symbols, source)
+    _check_size(tree, source, limits)
+    checker = _Checker(symbols, source, limits)
     try:
         node, typ = checker.check(tree.body)
         if want is not None and want.kind == BOOL and typ.kind != BOOL:
@@ -242,7 +273,46 @@ def parse(text: Any, symbols: Mapping[str, Symbol], want: Type | None = T_BOOL) 
         raise ExprRejected(
             ExprProblem("E203", "not-allowed", "the condition is nested too deeply")
         ) from None
+    _check_compiles(node)
     return Condition(text, node, typ, frozenset(checker.names))
+
+
+def _check_size(tree: ast.Expression, source: str, limits: ConditionLimits) -> None:
+    """Refuse a syntax tree with more nodes than ``limits.terms`` or deeper than
+    ``limits.depth`` (walked without recursion, so any depth is measured safely)."""
+    terms = 0
+    stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (ast.expr_context, ast.boolop, ast.operator, ast.unaryop,
+                             ast.cmpop)):
+            continue  # parts of their parent's node, not terms of their own
+        terms += 1
+        if terms > limits.terms:
+            raise ExprRejected(ExprProblem(
+                "E214", "condition-too-big", f"the condition has more than {limits.terms:,} "
+                "terms (names, numbers, operators and calls)", _offset(source, node),
+                limit="terms"))
+        if depth > limits.depth:
+            raise ExprRejected(ExprProblem(
+                "E214", "condition-too-big", f"the condition is nested more than "
+                f"{limits.depth} levels deep", _offset(source, node), limit="depth"))
+        # children in reverse, so the walk (and the place reported) goes left to right
+        children = list(ast.iter_child_nodes(node))
+        stack.extend((child, depth + 1) for child in reversed(children))
+
+
+def _check_compiles(node: Node) -> None:
+    """Refuse a checked tree whose generated code Python cannot compile (e.g. nesting past
+    the compiler's own limits when the depth limit is raised). Only the code :func:`emit`
+    builds from the checked tree is compiled here, never rule-set text, and nothing runs."""
+    ctx = EmitContext(slot=lambda name: "v[0]", declined=lambda name: "(0 in d)")
+    try:
+        compile(emit(node, ctx), "<condition>", "eval")
+    except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError):
+        raise ExprRejected(ExprProblem(
+            "E214", "condition-too-big", "the condition is nested too deeply to be compiled",
+            limit="depth")) from None
 
 
 class ExprRejected(Exception):
@@ -299,11 +369,13 @@ def name_offset(text: str, name: str) -> int | None:
 class _Checker:
     symbols: Mapping[str, Symbol]
     source: str
+    limits: ConditionLimits = DEFAULT_LIMITS
     names: set[str] = field(default_factory=set)
 
     def fail(self, node: ast.AST, code: str, name: str, message: str, hint: str = "",
-             subject: str = "") -> None:
-        raise _Reject(ExprProblem(code, name, message, _offset(self.source, node), hint, subject))
+             subject: str = "", limit: str = "") -> None:
+        raise _Reject(ExprProblem(code, name, message, _offset(self.source, node), hint, subject,
+                                  limit))
 
     def check(self, node: ast.AST) -> tuple[Node, Type]:
         method = getattr(self, "_" + type(node).__name__, None)
@@ -320,12 +392,41 @@ class _Checker:
         if isinstance(v, bool):
             return Lit(v), T_BOOL
         if isinstance(v, (int, float)):
+            self._check_number(node, v)
             return Lit(v), T_NUM
         if isinstance(v, str):
             return Lit(v), Type(STR, frozenset([v]))
         self.fail(node, "E203", "not-allowed", f"the literal {v!r} is not allowed",
                   "use numbers, 'strings', True or False")
         raise AssertionError
+
+    def _check_number(self, node: ast.Constant, value: int | float) -> None:
+        """Refuse a number the generated code could not hold exactly as written: infinite or
+        not-a-number (``1e999``), rounded to zero (``1e-400``), or beyond the literal limit.
+        The code holds ``repr(value)``, so a number whose repr does not read back as the
+        same value is refused too."""
+        written = ast.get_source_segment(self.source, node) or "?"
+        if len(written) > 24:
+            written = f"{written[:12]}...({len(written):,} characters)"
+        bound = self.limits.literal
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(node, "E216", "bad-number", f"the number {written} is too large to be "
+                      "represented (it would read as infinity)",
+                      f"numbers in conditions lie between -{bound:,} and {bound:,}")
+        if abs(value) > bound:
+            self.fail(node, "E216", "bad-number", f"the number {written} is beyond the limit "
+                      f"of {bound:,} (either sign)", limit="literal")
+        if isinstance(value, float) and value == 0 and _nonzero(written):
+            self.fail(node, "E216", "bad-number", f"the number {written} is too small to be "
+                      "represented (it would read as 0)", "write 0, or a number of a sensible "
+                      "size")
+        try:
+            back = ast.literal_eval(repr(value))
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            back = None
+        if type(back) is not type(value) or back != value:  # pragma: no cover - guarded above
+            self.fail(node, "E216", "bad-number", f"the number {written} cannot be "
+                      "represented exactly", "write a smaller number")
 
     def _Name(self, node: ast.Name) -> tuple[Node, Type]:
         sym = self.symbols.get(node.id)
@@ -557,6 +658,15 @@ class _Checker:
         return Call("coalesce", (xn, dn)), Type(xt.kind, codes)
 
 
+def _nonzero(written: str) -> bool:
+    """Whether a number literal as written has a non-zero digit before its exponent."""
+    mantissa = re.split(r"[eE]", written.replace("_", ""), maxsplit=1)[0]
+    try:
+        return decimal.Decimal(mantissa) != 0
+    except decimal.InvalidOperation:  # hex, octal or binary: ints, never rounded to zero
+        return False
+
+
 # ------------------------------------------------------------------------------------- emit
 
 
@@ -568,6 +678,8 @@ class EmitContext:
     declined: Callable[[str], str]
     constants: dict[str, Any] = field(default_factory=dict)
     counter: itertools.count = field(default_factory=itertools.count)
+    # id of a node already evaluated into a temporary -> that temporary (see _guard)
+    shared: dict[int, str] = field(default_factory=dict)
 
     def temp(self) -> str:
         return f"_t{next(self.counter)}"
@@ -580,15 +692,22 @@ class EmitContext:
 
 def emit(node: Node, ctx: EmitContext) -> str:
     """Python source for a checked tree; evaluates to a value or None (unknown)."""
+    try:
+        return _emit(node, ctx)
+    finally:
+        ctx.shared.clear()  # temporaries are shared within one tree's code only
+
+
+def _emit(node: Node, ctx: EmitContext) -> str:
     if isinstance(node, Lit):
         return repr(node.value)
     if isinstance(node, Name):
         return ctx.slot(node.id)
     if isinstance(node, Not):
         if _never_unknown(node.operand):
-            return f"(not {emit(node.operand, ctx)})"
+            return f"(not {_emit(node.operand, ctx)})"
         t = ctx.temp()
-        return f"(None if ({t} := {emit(node.operand, ctx)}) is None else not {t})"
+        return f"(None if ({t} := {_emit(node.operand, ctx)}) is None else not {t})"
     if isinstance(node, BoolOp):
         return _emit_boolop(node, ctx)
     if isinstance(node, Compare):
@@ -600,11 +719,9 @@ def emit(node: Node, ctx: EmitContext) -> str:
     if isinstance(node, Neg):
         return _guard([node.operand], ctx, lambda a: f"(-{a})")
     if isinstance(node, IfElse):
-        t, b, c = ctx.temp(), ctx.temp(), ctx.temp()
-        return (f"({emit(node.body, ctx)} if ({t} := {emit(node.test, ctx)}) is True else "
-                f"{emit(node.orelse, ctx)} if {t} is False else "
-                f"({b} if ({b} := {emit(node.body, ctx)}) == ({c} := {emit(node.orelse, ctx)}) "
-                f"else None))")
+        # both branches are evaluated (they are pure and cannot raise): writing each once
+        # keeps the code as long as the condition, however deeply if-else values nest
+        return f"_if({_emit(node.test, ctx)}, {_emit(node.body, ctx)}, {_emit(node.orelse, ctx)})"
     if isinstance(node, Call):
         return _emit_call(node, ctx)
     if isinstance(node, Seq):
@@ -627,58 +744,61 @@ def _never_unknown(node: Node) -> bool:
 
 
 def _emit_boolop(node: BoolOp, ctx: EmitContext) -> str:
-    """Three-valued and/or, with Python's own and/or doing the common case.
+    """Three-valued and/or; each operand is written once, so the code grows with the
+    condition, never faster, however and/or nest.
 
     The operands are True, False or None (unknown). Python's ``or`` stops at the first true
     operand, which makes the result True; when none is, every operand has been evaluated
-    and the result is unknown if one was None, else False. Python's ``and`` gives True when
-    every operand is True and False when the first operand that is not True is False; only
-    when that one is None does the fully three-valued form decide (a later False still
-    makes the result False). Operands that are never unknown need no tests at all.
+    and the result is unknown if one was None, else False. ``and`` stops at the first False
+    operand, which makes the result False; when none is, every operand is True or None, and
+    Python's own ``and`` of them is true exactly when all are True (else the result is
+    unknown). Operands that are never unknown need no tests at all.
     """
     items = node.items
     if all(_never_unknown(i) for i in items):
-        return "(" + f" {node.op} ".join(emit(i, ctx) for i in items) + ")"
+        return "(" + f" {node.op} ".join(_emit(i, ctx) for i in items) + ")"
     if node.op == "or":
         parts, checks = [], []
         for item in items:
             if _never_unknown(item):
-                parts.append(emit(item, ctx))
+                parts.append(_emit(item, ctx))
             else:
                 t = ctx.temp()
-                parts.append(f"({t} := {emit(item, ctx)})")
+                parts.append(f"({t} := {_emit(item, ctx)})")
                 checks.append(f"{t} is None")
         return (f"(True if ({' or '.join(parts)}) else None if ({' or '.join(checks)}) "
                 f"else False)")
-    r = ctx.temp()
-    fast = " and ".join(emit(i, ctx) for i in items)
-    return f"(True if ({r} := ({fast})) else False if {r} is False else {_kleene(node, ctx)})"
-
-
-def _kleene(node: BoolOp, ctx: EmitContext) -> str:
-    """The fully three-valued and/or: each operand evaluated once, tested for True/False."""
-    temps = [ctx.temp() for _ in node.items]
-    stop, other = ("False", "True") if node.op == "and" else ("True", "False")
-    parts = [f"{stop} if ({t} := {emit(item, ctx)}) is {stop} else"
-             for t, item in zip(temps, node.items)]
-    unknown = " or ".join(f"{t} is None" for t in temps)
-    return "(" + " ".join(parts) + f" None if ({unknown}) else {other})"
+    temps = [ctx.temp() for _ in items]
+    stops = " ".join(f"False if ({t} := {_emit(item, ctx)}) is False else"
+                     for t, item in zip(temps, items))
+    return f"({stops} True if ({' and '.join(temps)}) else None)"
 
 
 def _guard(operands: Sequence[Node], ctx: EmitContext, body: Callable[..., str]) -> str:
-    """Evaluate operands once; unknown if any non-literal operand is unknown."""
+    """Evaluate operands once; unknown if any non-literal operand is unknown.
+
+    Every operand is evaluated (``|``, not ``or``), so each temporary is set once the guard
+    has run. A chain ``a < b < c`` is checked as ``a < b and b < c`` with ``b`` one shared
+    node; its second use reads the temporary of the first (the ``and`` always runs its first
+    comparison before the second), so a chain writes each operand once.
+    """
     refs: list[str] = []
     checks: list[str] = []
     for op in operands:
         if isinstance(op, (Lit, Seq)):
-            refs.append(emit(op, ctx))
+            refs.append(_emit(op, ctx))
+        elif id(op) in ctx.shared:
+            t = ctx.shared[id(op)]
+            checks.append(f"({t} is None)")
+            refs.append(t)
         else:
             t = ctx.temp()
-            checks.append(f"({t} := {emit(op, ctx)}) is None")
+            ctx.shared[id(op)] = t
+            checks.append(f"(({t} := {_emit(op, ctx)}) is None)")
             refs.append(t)
     if not checks:
         return body(*refs)
-    return f"(None if ({' or '.join(checks)}) else {body(*refs)})"
+    return f"(None if ({' | '.join(checks)}) else {body(*refs)})"
 
 
 def _emit_compare(node: Compare, ctx: EmitContext) -> str:
@@ -703,7 +823,7 @@ def _emit_call(node: Call, ctx: EmitContext) -> str:
         return _guard(node.args, ctx, lambda *a: f"{node.func}_({', '.join(a)})")
     if node.func == "coalesce":
         t = ctx.temp()
-        return (f"({emit(node.args[1], ctx)} if ({t} := {emit(node.args[0], ctx)}) is None "
+        return (f"({_emit(node.args[1], ctx)} if ({t} := {_emit(node.args[0], ctx)}) is None "
                 f"else {t})")
     raise TypeError(node.func)  # pragma: no cover
 
@@ -712,9 +832,20 @@ def _div(a: float, b: float) -> float | None:
     return None if b == 0 else a / b
 
 
+def _if(test: bool | None, body: Any, orelse: Any) -> Any:
+    """``body if test else orelse`` in three-valued logic: with the test unknown, the value
+    is known only when both branches agree."""
+    if test is True:
+        return body
+    if test is False:
+        return orelse
+    return body if body == orelse else None
+
+
 def runtime_namespace() -> dict[str, Any]:
     """The only names generated code can see: our helpers, and no builtins."""
-    return {"__builtins__": {}, "_div": _div, "min_": min, "max_": max, "len": len}
+    return {"__builtins__": {}, "_div": _div, "_if": _if, "min_": min, "max_": max,
+            "len": len}
 
 
 def walk(node: Node) -> list[Node]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -33,6 +35,7 @@ from .model import (
     Section,
     Source,
 )
+from .limits import Limits
 from .yamlsource import Document, Path, bool_word_warning, read_yaml
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -145,24 +148,56 @@ _TYPE_WORDS = {str: "text", int: "a whole number", float: "a number", bool: "tru
                list: "a list", dict: "a mapping"}
 
 
-def load_ruleset(path: str | FsPath) -> Ruleset:
-    """Load and check the rule set at ``path``.
+def load_ruleset(path: str | FsPath, limits: Limits | None = None) -> Ruleset:
+    """Load and check the rule set at ``path`` within ``limits`` (see :func:`check_ruleset`).
 
     Returns the :class:`Ruleset`. Raises :class:`RulesetError` carrying every problem found
     (sorted by position) when there is at least one error; warnings alone do not raise.
     """
-    ruleset, problems = check_ruleset(path)
+    ruleset, problems = check_ruleset(path, limits)
     problems.raise_if_errors()
     assert ruleset is not None
     return ruleset
 
 
-def check_ruleset(path: str | FsPath) -> tuple[Ruleset | None, Problems]:
-    """Load ``path`` and return (ruleset or None, all problems including warnings)."""
-    fs_path = FsPath(path)
+def check_ruleset(path: str | FsPath,
+                  limits: Limits | None = None) -> tuple[Ruleset | None, Problems]:
+    """Load ``path`` and return (ruleset or None, all problems including warnings).
+
+    ``limits`` bound the input (default: :meth:`Limits.from_env`, the defaults as raised by
+    ``IOPSCREEN_MAX_*`` variables). Every problem has a line and column and a one-line
+    message. Raises :class:`RulesetError` only when the file cannot be read at all, and
+    :class:`UsageError` for a bad ``IOPSCREEN_MAX_*`` value.
+    """
+    limits = limits or Limits.from_env()
     problems = Problems(str(path))
+    ruleset = _check(FsPath(path), limits, problems)
+    problems.items = [_one_line(d) for d in problems.items]
+    return ruleset, problems
+
+
+def _one_line(d: Diagnostic) -> Diagnostic:
+    """``d`` with any line break or control character in its text shown as an escape (a key
+    or value quoted in a message may hold one)."""
+    def clean(text: str) -> str:
+        return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+    if _UNPRINTABLE.search(d.message + d.hint) is None:
+        return d
+    return dataclasses.replace(d, message=clean(d.message), hint=clean(d.hint))
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _read(path: FsPath, limits: Limits, problems: Problems) -> bytes | None:
+    """The bytes of ``path``, or None (with a problem at the first byte past the limit) when
+    it holds more than ``limits.bytes``. Reads at most one byte more, whatever the file."""
+    limit = limits.bytes
     try:
-        raw = fs_path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(limit + 1)
+            size = path.stat().st_size if len(raw) > limit else 0
     except FileNotFoundError:
         raise RulesetError(
             f"rule set '{path}' not found",
@@ -173,20 +208,40 @@ def check_ruleset(path: str | FsPath) -> tuple[Ruleset | None, Problems]:
                            hint="name the .yaml file inside it") from None
     except OSError as exc:
         raise RulesetError(f"cannot read rule set '{path}': {exc.strerror}") from None
+    if len(raw) <= limit:
+        return raw
+    shown = f"{size:,} bytes" if size > limit else "more"
+    problems.add("E109", "too-large", f"the file is {shown}; the limit is {limit:,} bytes "
+                 "(this is where it is reached)", _byte_position(raw, limit),
+                 limits.raise_hint("bytes"))
+    return None
+
+
+def _byte_position(raw: bytes, index: int) -> tuple[int, int]:
+    """The (line, col) of byte ``index`` of ``raw`` (characters counted as UTF-8 reads them)."""
+    before = raw[:index]
+    line_start = before.rfind(b"\n") + 1
+    col = len(before[line_start:].decode("utf-8", "replace"))
+    return before.count(b"\n") + 1, col + 1
+
+
+def _check(path: FsPath, limits: Limits, problems: Problems) -> Ruleset | None:
+    raw = _read(path, limits, problems)
+    if raw is None:
+        return None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        problems.add("E100", "encoding", f"the file is not UTF-8 (byte {exc.start})",
-                     None, "save the file as UTF-8")
-        return None, problems
-    doc = read_yaml(text, problems)
+        start = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        problems.add("E100", "encoding", f"the file is not UTF-8 (byte {start:,} cannot be "
+                     "read)", _byte_position(raw, start), "save the file as UTF-8")
+        return None
+    doc = read_yaml(text, problems, limits)
     if doc is None:
-        return None, problems
-    builder = _Builder(doc, problems, str(path), hashlib.sha256(raw).hexdigest())
+        return None
+    builder = _Builder(doc, problems, str(path), hashlib.sha256(raw).hexdigest(), limits)
     ruleset = builder.build()
-    if problems.errors:
-        return None, problems
-    return ruleset, problems
+    return None if problems.errors else ruleset
 
 
 def _fits(value: Any, types: tuple[type, ...]) -> bool:
@@ -217,6 +272,7 @@ class _Builder:
     problems: Problems
     path: str
     content_hash: str
+    limits: Limits = field(default_factory=Limits)
     # values reported as wrong and left out, so checks that miss them stay quiet
     dropped: set[Path] = field(default_factory=set)
     # Ids whose definitions were rejected. A reference to one is a follow-on of that error and
@@ -253,6 +309,8 @@ class _Builder:
             if not _fits(value, f.types):
                 self.wrong_type(value, kat, f.types, f"'{key}' in {what}", key, f.required)
                 continue
+            if not self.number_fits(value, kat, f"'{key}' in {what}"):
+                continue
             if f.each is not None:
                 bad = [j for j, v in enumerate(value) if not _fits(v, (f.each,))]
                 for j in bad:
@@ -280,6 +338,23 @@ class _Builder:
         want = " or ".join(_TYPE_WORDS.get(t, t.__name__) for t in types)
         self.add("E303", "wrong-type", f"{what} must be {want}", at,
                  self.type_hint(value, at, types, want, required))
+
+    def number_fits(self, value: Any, at: Path, what: str) -> bool:
+        """Report a number that is not finite or beyond the literal limit (the compiled
+        program and the SQL targets hold numbers as 64-bit values)."""
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return True
+        bound = self.limits.literal
+        if isinstance(value, float) and not math.isfinite(value):
+            message, hint = f"{what} must be a finite number", f"write a number up to {bound:,}"
+        elif abs(value) > bound:
+            message = f"{what} is beyond the limit of {bound:,} (either sign)"
+            hint = self.limits.raise_hint("literal")
+        else:
+            return True
+        self.dropped.add(at)
+        self.add("E320", "number-out-of-range", message, at, hint)
+        return False
 
     def type_hint(self, value: Any, at: Path, types: tuple[type, ...], want: str,
                   required: bool) -> str:
@@ -347,12 +422,16 @@ class _Builder:
         ``scope`` says which names ``symbols`` is limited to, for names defined elsewhere.
         """
         try:
-            return expr.parse(text, symbols, want)
+            return expr.parse(text, symbols, want, self.limits.condition)
         except ExprRejected as rej:
             p = rej.problem
             if p.subject and p.subject in self.failed:
                 return None
             message, hint = p.message, p.hint
+            if p.limit:
+                field_name = p.limit if p.limit == "literal" else "condition_" + p.limit
+                hint = ("split it into derived values, or " if p.limit != "literal" else
+                        "") + self.limits.raise_hint(field_name)
             outside = self.symbols.get(p.subject) if p.subject else None
             if outside is not None and scope:
                 message = f"'{p.subject}' is a {outside.role}, but {scope}"

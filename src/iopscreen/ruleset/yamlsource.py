@@ -17,6 +17,7 @@ import yaml
 from yaml.scanner import Scanner
 
 from ..errors import WARNING, Problems
+from .limits import Limits
 
 Path = tuple[Any, ...]
 
@@ -30,6 +31,10 @@ _ALIAS_TAG = "!iopscreen/alias"  # our marker for an alias; '!' tags cannot be w
 # A line inside a runaway quoted string that looks like YAML structure (a key or a list item).
 _STRUCTURE_LINE = re.compile(r"^\s*(?:- |[A-Za-z_][\w-]*:(?:\s|$))")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# Control characters have no place in rule-set text (a label is printed to a terminal, where
+# ESC starts a control sequence); tab and line breaks are fine. YAML itself refuses them raw
+# in the file but builds them from escapes such as "\x1b" or "\0".
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -135,11 +140,24 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+class _TooBig(yaml.YAMLError):
+    """A limit was reached while composing: stop at once and report where."""
+
+    def __init__(self, code: str, name: str, message: str, mark: yaml.Mark, hint: str):
+        super().__init__(message)
+        self.code, self.name, self.message, self.hint = code, name, message, hint
+        self.where = (mark.line + 1, mark.column + 1)
+
+
 class _Composer(yaml.composer.Composer):
-    """Composing aliases as marker nodes and noting explicitly tagged nodes."""
+    """Composing aliases as marker nodes, noting explicitly tagged nodes, and stopping at
+    the depth and node limits (before Python's recursion limit or the memory runs out)."""
 
     explicit: set[int]  # ids of nodes that carry a tag written in the file
     yaml_constructors: dict[Any, Any]  # from SafeConstructor, mixed in beside
+    limits: Limits
+    depth: int
+    nodes: int
 
     if TYPE_CHECKING:  # from the parser mixed in beside (Python's or libyaml's)
         def peek_event(self) -> Any: ...
@@ -148,10 +166,27 @@ class _Composer(yaml.composer.Composer):
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         event = self.peek_event()
+        self.nodes += 1
+        if self.nodes > self.limits.nodes:
+            raise _TooBig("E108", "too-many-nodes", f"the rule set has more than "
+                          f"{self.limits.nodes:,} YAML values", event.start_mark,
+                          self.limits.raise_hint("nodes"))
         if isinstance(event, yaml.AliasEvent):
             self.get_event()
             return yaml.ScalarNode(_ALIAS_TAG, event.anchor, event.start_mark, event.end_mark)
-        node: yaml.Node = super().compose_node(parent, index)
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if self.depth >= self.limits.depth:
+                raise _TooBig("E107", "too-deep", f"the YAML is nested more than "
+                              f"{self.limits.depth} levels deep here", event.start_mark,
+                              "a rule set needs about 8 levels; "
+                              + self.limits.raise_hint("depth"))
+            self.depth += 1
+            try:
+                node: yaml.Node = super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+        else:
+            node = super().compose_node(parent, index)
         if getattr(event, "tag", None) not in (None, "!"):
             self.explicit.add(id(node))
         if isinstance(node, yaml.ScalarNode) and node.style == "":
@@ -162,9 +197,10 @@ class _Composer(yaml.composer.Composer):
 class _Loader(_Composer, yaml.SafeLoader):
     """The pure-Python safe loader: its error messages are the ones we report."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, limits: Limits):
         super().__init__(text)
         self.explicit = set()
+        self.limits, self.depth, self.nodes = limits, 0, 0
 
 
 def _c_parser() -> Any:
@@ -184,39 +220,71 @@ class _FastLoader(_Composer, _CParser or yaml.SafeLoader,  # type: ignore[misc]
     used on text the pure-Python reader accepts as printable; any error is re-read by
     :class:`_Loader` for its message."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, limits: Limits):
         _CParser.__init__(self, text)
         yaml.composer.Composer.__init__(self)
         yaml.constructor.SafeConstructor.__init__(self)
         yaml.resolver.Resolver.__init__(self)
         self.explicit = set()
+        self.limits, self.depth, self.nodes = limits, 0, 0
 
 
-def read_yaml(text: str, problems: Problems) -> Document | None:
-    """Parse ``text``; on a syntax error record it in ``problems`` and return None."""
-    if _CParser is not None and not yaml.reader.Reader.NON_PRINTABLE.search(text):
-        fast = _FastLoader(text)
+# Past this many values before a syntax error, the error is reported as libyaml words it: the
+# pure-Python parser, whose messages we prefer, takes about 4 s per 100,000 values.
+PURE_REREAD_NODES = 20_000
+
+
+def read_yaml(text: str, problems: Problems, limits: Limits | None = None) -> Document | None:
+    """Parse ``text`` within ``limits`` (default: the defaults); on a syntax error, a character
+    YAML refuses, or a limit reached, record it in ``problems`` (with its place) and return
+    None. Raises nothing for any text."""
+    limits = limits or Limits()
+    bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if bad is not None:  # PyYAML's reader would refuse the whole text without a line
+        char = bad.group()
+        what = "a control character" if _CONTROL.match(char) else "a character YAML refuses"
+        problems.add("E106", "yaml-character", f"the file holds U+{ord(char):04X}, {what}",
+                     _line_col(text, bad.start()),
+                     hint="remove it; a rule set holds printable text, tabs and line breaks only")
+        return None
+    if _CParser is not None:
+        fast = _FastLoader(text, limits)
         try:
             root = fast.get_single_node()
+        except _TooBig as exc:
+            problems.add(exc.code, exc.name, exc.message, exc.where, hint=exc.hint)
+            return None
+        except yaml.MarkedYAMLError as exc:
+            if fast.nodes > PURE_REREAD_NODES:
+                _syntax_error(text, exc, problems)  # libyaml's own words, at its place
+                return None
+            # else read again below, for the usual message
         except yaml.YAMLError:
             pass  # read again below, for the usual message
         else:
             return _document(text, fast, root, problems)
         finally:
             fast.dispose()
-    loader = _Loader(text)
+    loader = _Loader(text, limits)
     try:
         root = loader.get_single_node()
+    except _TooBig as exc:
+        problems.add(exc.code, exc.name, exc.message, exc.where, hint=exc.hint)
+        return None
     except yaml.MarkedYAMLError as exc:
         _syntax_error(text, exc, problems)
         return None
-    except yaml.YAMLError as exc:
-        problems.add("E101", "yaml-syntax", str(exc).splitlines()[0], None,
+    except yaml.YAMLError as exc:  # pragma: no cover - every reader/scanner error is marked
+        problems.add("E101", "yaml-syntax", _one_line(str(exc)), (1, 1),
                      hint="check indentation and quoting")
         return None
     finally:
         loader.dispose()
     return _document(text, loader, root, problems)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _document(text: str, loader: _Composer, root: yaml.Node | None,
@@ -229,8 +297,8 @@ def _document(text: str, loader: _Composer, root: yaml.Node | None,
 
 def _syntax_error(text: str, exc: yaml.MarkedYAMLError, problems: Problems) -> None:
     """Report a YAML syntax error where the mistake most likely is, not where PyYAML gave up."""
-    problem = exc.problem or "invalid YAML"
-    mark, context = exc.problem_mark or exc.context_mark, exc.context or ""
+    problem = _one_line(exc.problem or "invalid YAML")
+    mark, context = exc.problem_mark or exc.context_mark, _one_line(exc.context or "")
     message = problem + (f" ({context})" if context else "")
     hint = "check indentation and quoting near this place"
     runaway = _runaway_quote(text, mark)
@@ -251,7 +319,7 @@ def _syntax_error(text: str, exc: yaml.MarkedYAMLError, problems: Problems) -> N
         message = f"{problem} at line {mark.line + 1} ({context} that starts here)"
         hint = f"is the closing '{closer}' missing?" if closer else hint
     else:
-        where = (mark.line + 1, mark.column + 1) if mark else None
+        where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problems.add("E101", "yaml-syntax", message, where, hint=hint)
 
 
@@ -266,7 +334,7 @@ def _runaway_quote(text: str, error: yaml.Mark | None) -> yaml.Mark | None:
     if error is None:
         return None
     try:
-        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        for token in yaml.scan(text, Loader=yaml.CSafeLoader if _CParser else yaml.SafeLoader):
             if token.start_mark.index >= error.index:
                 break
             if isinstance(token, yaml.ScalarToken) and token.style in ("'", '"'):
@@ -325,6 +393,10 @@ class _Builder:
             return None
         doc.scalars[path] = Scalar(node.style, node.start_mark.index, node.end_mark.index,
                                    node.value)
+        if isinstance(value, str) and (bad := _CONTROL.search(value)) is not None:
+            self.control(doc.position(path, value, bad.start()), bad.group())
+            doc.rejected.add(path)
+            return None
         if (
             node.tag == _TAG + "bool"
             and node.style is None
@@ -334,6 +406,12 @@ class _Builder:
         if isinstance(value, (dt.date, dt.datetime)):
             return value.isoformat()
         return value
+
+    def control(self, where: tuple[int, int], char: str) -> None:
+        self.problems.add("E106", "yaml-character",
+                          f"the text holds the control character U+{ord(char):04X}", where,
+                          hint="remove the escape; rule-set text is printed to terminals, "
+                               "where control characters do harm")
 
     def tag_fits(self, node: yaml.Node, path: Path | None) -> bool:
         """Report a tag that is not a plain YAML type, or one that does not fit the node."""
@@ -388,6 +466,9 @@ class _Builder:
                 continue
             if key_node.tag == _TAG + "bool" and key_node.style is None:
                 key = key_node.value  # a key like `no:` means the word, not a boolean
+            if isinstance(key, str) and (bad := _CONTROL.search(key)) is not None:
+                self.control(_mark(key_node), bad.group())
+                continue
             if isinstance(key, (dt.date, dt.datetime)):
                 key = key.isoformat()
             if key in result:
