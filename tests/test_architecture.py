@@ -33,6 +33,7 @@ def test_core_modules_do_not_import_terminal_libraries(path: Path) -> None:
     assert not names & {"." + a[:-3] for a in ADAPTERS}
 
 
-def test_only_the_prompter_imports_questionary() -> None:
-    users = [p.name for p in SRC.rglob("*.py") if "questionary" in imported(p)]
+def test_only_the_prompter_imports_prompt_toolkit() -> None:
+    users = [p.name for p in SRC.rglob("*.py") if "prompt_toolkit" in imported(p)]
     assert users == ["prompter.py"]
+    assert not [p.name for p in SRC.rglob("*.py") if "questionary" in imported(p)]

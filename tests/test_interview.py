@@ -49,6 +49,8 @@ class ScriptedPrompter:
             return Reply("answer", None)
         if action == "<declined>":
             return Reply("answer", DECLINED_ANSWER)
+        if action == "<finish>":
+            return Reply("finish")
         return Reply("answer", AnswerParser(question).parse(action))
 
     def review(self, items: Sequence[tuple[str, str, str]], missing: Sequence[str]) -> str:
@@ -212,3 +214,39 @@ def test_default_ruleset_item9_follow_up_and_crisis_mid_interview() -> None:
     assert announced and len(announced) == 1
     assert result.crisis and result.level == "inpatient"
     assert "clinician_review" in result.flag_ids
+
+
+def test_finish_now_ends_with_the_answers_so_far_and_lists_the_rest() -> None:
+    script = [("danger", "no"), ("mood_1", 2), ("mood_2", "<finish>")]
+    prompter = ScriptedPrompter(script)
+    interview = Interview(MINIMAL)
+    result = drive(interview, prompter, lambda rules: None, lambda: None)
+    assert prompter.script == []
+    assert result.answers == {"danger": False, "mood_1": 2}
+    assert interview.not_asked() == ["mood_2", "mood_3", "trauma", "tr_1", "tr_2", "sex", "drinks",
+                                     "concerns", "comment"]
+    assert result.provisional  # the unasked items could still change the result
+
+
+def test_a_crisis_can_end_the_interview_at_once() -> None:
+    prompter = ScriptedPrompter([("danger", "yes"), ("danger_plan", "yes")])
+    interview = Interview(MINIMAL)
+    seen: list[list[str]] = []
+
+    def finish(rules: list[str]) -> bool:
+        seen.append(rules)
+        return False
+
+    result = drive(interview, prompter, finish, lambda: None)
+    assert seen == [["crisis_plan"]] and prompter.script == []
+    assert result.crisis and result.level == "high"
+    assert "mood_1" in interview.not_asked()
+
+
+def test_question_number_is_the_place_in_the_interview_after_going_back() -> None:
+    script = [("danger", "no"), ("mood_1", 1), ("mood_2", "<back>"), ("mood_1", 1),
+              ("mood_2", 0)] + CALM[3:] + [("review", FINISH)]
+    _, prompter, _, _ = play(MINIMAL, script)
+    numbers = [(q, p.number) for q, p in zip(prompter.asked, prompter.positions)]
+    assert numbers[:5] == [("danger", 1), ("mood_1", 2), ("mood_2", 3), ("mood_1", 2),
+                           ("mood_2", 3)]

@@ -307,12 +307,12 @@ def screen_command(
 
     Example: iopscreen screen --client C-1042 --counselor jdoe -o c1042.json
     """
-    from .console import is_terminal
-    from .prompter import QuestionaryPrompter
+    from .console import interview_console
+    from .prompter import TerminalPrompter
     from .session import SessionOptions, run_session
 
-    if not is_terminal():
-        raise UsageError("'iopscreen screen' is interactive and needs a terminal",
+    if not sys.stdin.isatty():
+        raise UsageError("'iopscreen screen' is interactive and needs a terminal on stdin",
                          hint="to screen answers from a file use 'iopscreen evaluate --answers "
                               "FILE' (or 'iopscreen batch FILE.csv' for many)")
     if output is not None and not os.access(output.parent if str(output.parent) else ".",
@@ -321,8 +321,11 @@ def screen_command(
         raise UsageError(f"cannot write the result to '{output}': its folder is missing or "
                          "not writable", hint="give --output a path in an existing folder")
     ruleset = open_ruleset(ruleset_path)
-    console = make_console()
-    prompter = QuestionaryPrompter(lambda text: console.print(text, markup=False))
+    # The interview talks to the terminal; with stdout a pipe (| tee, | cat) only the result
+    # goes there, so prompts never mix with the piped text.
+    console = interview_console()
+    prompter = TerminalPrompter(lambda text: console.print(text, markup=False),
+                                terminal=None if console.file is sys.stdout else console.file)
     options = SessionOptions(client=client, counselor=counselor, output=output, resume=resume,
                              draft_id=draft, save=save, db=db)
     run_session(ruleset, options, prompter, console, load=load_ruleset)

@@ -54,8 +54,10 @@ def _p(console: Console, text: Text) -> None:
         console.print(Text(" " * indent) + line, soft_wrap=True)
 
 
-def crisis_banner(ruleset: Ruleset, reasons: Iterable[str] = ()) -> Panel:
-    """The crisis protocol, impossible to miss with or without colour."""
+def crisis_banner(ruleset: Ruleset, reasons: Iterable[str] = (),
+                  interviewing: bool = False) -> Panel:
+    """The crisis protocol, impossible to miss with or without colour. ``interviewing``: shown
+    during the interview, which may go on (a result or a record never says so)."""
     body = Text()
     body.append("!!! CRISIS - ACT NOW !!!\n", style="bold")
     for reason in reasons:
@@ -67,7 +69,11 @@ def crisis_banner(ruleset: Ruleset, reasons: Iterable[str] = ()) -> Panel:
         body.append("\n")
     for res in ruleset.crisis.resources:
         body.append(f"* {res.name}: {res.contact}\n")
-    body.append("\nYou can continue the interview once the person is safe.", style="italic")
+    if interviewing:
+        body.append("\nNext: continue the interview once the person is safe, or finish now "
+                    "and save a record.", style="italic")
+    else:
+        body.rstrip()
     return Panel(body, title=f"!!! {ruleset.crisis.title.upper()} !!!", box=box.DOUBLE,
                  style=SEVERITY_STYLE["crisis"], expand=True, padding=(1, 2))
 
@@ -94,6 +100,10 @@ def level_panel(screening: Screening, ruleset: Ruleset) -> Panel:
             status.append(f": unanswered questions could raise this to {possible.label}.")
         else:
             status.append(": unanswered questions could add flags that need attention.")
+    elif screening.crisis:
+        # Never "final": the protocol comes first and a clinician decides what follows.
+        status.append("CRISIS: follow the crisis protocol now; a clinician decides the next "
+                      "step.", style="bold")
     else:
         status.append("Final for the answers given", style="bold green")
     return Panel(Group(head, Text(""), body, Text(""), status), box=box.HEAVY, expand=True,
@@ -167,6 +177,13 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
         _p(console, Text("ENGAGEMENT NOTES (never lower the level)", style="bold underline"))
         for r in engagement:
             _print_rule(console, r, ruleset)
+        console.print()
+
+    if screening.not_asked:
+        _p(console, Text("NOT ASKED (the interview was finished early)", style="bold underline"))
+        for qid in screening.not_asked:
+            text = ruleset.questions[qid].text if qid in ruleset.questions else ""
+            _p(console, Text(f"  - {qid}" + (f": {_short(text, 70)}" if text else "")))
         console.print()
 
     if screening.ignored:
@@ -301,8 +318,19 @@ def render_answers_table(ruleset: Ruleset, answers: dict[str, Answer],
     return table
 
 
-def is_terminal() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
+def interview_console() -> Console:
+    """The console the interview talks on: stdout when it is a terminal, else stderr when that
+    is one, else the controlling terminal itself (stdout may be a pipe: `screen | tee log`)."""
+    if sys.stdout.isatty():
+        return make_console()
+    if sys.stderr.isatty():
+        return make_console(stderr=True)
+    try:
+        tty = open("/dev/tty", "w", encoding="utf-8")  # noqa: SIM115 - lives for the process
+    except OSError:
+        return make_console(stderr=True)
+    return Console(file=tty, no_color="NO_COLOR" in os.environ, highlight=False,
+                   soft_wrap=False, emoji=False)
 
 
 __all__ = ["Group", "crisis_banner", "make_console", "print_diagnostics", "render_ruleset",

@@ -99,6 +99,8 @@ class Screening:
     ignored: tuple[str, ...]
     answers: dict[str, Any] = field(default_factory=dict)
     disclaimer: str = ""
+    # Questions an interview finished early never asked (set by the session, not by screen()).
+    not_asked: tuple[str, ...] = ()
 
     @property
     def crisis(self) -> bool:
@@ -143,6 +145,8 @@ class Screening:
             "ignored_answers": list(self.ignored),
             "answers": self.answers,
             "disclaimer": self.disclaimer,
+            # Only in the result of an interview finished early: older readers are unaffected.
+            **({"not_asked": list(self.not_asked)} if self.not_asked else {}),
         }
 
 

@@ -21,14 +21,15 @@ FINISH = "__finish__"
 
 @dataclass(frozen=True)
 class Reply:
-    """What the counselor did at a prompt: ``answer`` (None = skipped) or ``back``."""
+    """What the counselor did at a prompt: ``answer`` (None = skipped), ``back``, or
+    ``finish`` (end the interview now with the answers so far)."""
 
-    kind: str  # answer | back
+    kind: str  # answer | back | finish
     answer: Answer | None = None
 
 
 class Prompter(Protocol):
-    """What the interview needs from a user interface (questionary, or a script in tests)."""
+    """What the interview needs from a user interface (the terminal prompter, or a script in tests)."""
 
     def ask(self, question: Question, position: "Position", current: Answer | None,
             can_back: bool, skipped: bool = False) -> Reply: ...
@@ -45,6 +46,11 @@ class Position:
     section_total: int
     answered: int  # questions answered, declined or skipped so far
     total: int  # applicable questions now (changes with skip logic)
+    number: int = 0  # this question's place among the applicable ones (1-based)
+
+    def __post_init__(self) -> None:
+        if not self.number:
+            object.__setattr__(self, "number", self.answered + 1)
 
 
 @dataclass
@@ -86,7 +92,8 @@ class Interview:
         index = in_section.index(question.id) + 1 if question.id in in_section else 1
         order = [q for q in self.ruleset.questions if app[q]]
         answered = sum(1 for q in order if self.visited(q))
-        return Position(section.title, index, len(in_section), answered, len(order))
+        number = order.index(question.id) + 1 if question.id in order else answered + 1
+        return Position(section.title, index, len(in_section), answered, len(order), number)
 
     def can_go_back(self) -> bool:
         return self._previous_visited() is not None
@@ -144,6 +151,11 @@ class Interview:
         """Applicable questions in order, for the review screen."""
         app = self.applicable()
         return [q for q in self.ruleset.questions if app[q]]
+
+    def not_asked(self) -> list[str]:
+        """Applicable questions never answered, declined or skipped (after finishing early)."""
+        app = self.applicable()
+        return [q for q in self.ruleset.questions if app[q] and not self.visited(q)]
 
     def unanswered_required(self) -> list[str]:
         app = self.applicable()
@@ -219,14 +231,16 @@ class Interview:
 def drive(
     interview: Interview,
     prompter: Prompter,
-    on_crisis: Callable[[list[str]], None],
+    on_crisis: Callable[[list[str]], bool | None],
     on_change: Callable[[], None],
 ) -> Screening:
     """Run the interview to the end: ask, apply, announce crises at once, review, finish.
 
     ``on_crisis`` gets newly fired crisis rules right after the answer that fired them (before
-    the next question); ``on_change`` runs after every change (the caller saves a draft).
-    KeyboardInterrupt from the prompter propagates to the caller. Returns the final screening.
+    the next question); when it returns False the interview ends there. A ``finish`` reply ends
+    it too. ``on_change`` runs after every change (the caller saves a draft). KeyboardInterrupt
+    from the prompter propagates to the caller. Returns the screening of the answers given
+    (:meth:`Interview.not_asked` then lists what was never asked).
     """
     from .answers import display_value
 
@@ -248,8 +262,12 @@ def drive(
         if reply.kind == "back":
             interview.back()
             continue
+        if reply.kind == "finish":
+            interview.stop_editing()
+            return interview.result()
         interview.answer(question.id, reply.answer)
         on_change()
         new = interview.new_crisis_rules()
-        if new:
-            on_crisis(new)
+        if new and on_crisis(new) is False:
+            interview.stop_editing()
+            return interview.result()

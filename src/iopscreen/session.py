@@ -4,7 +4,7 @@ drafts put together. ``cli.screen`` parses options and calls :func:`run_session`
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -68,17 +68,17 @@ def run_session(
         drafts.save_draft(draft_id, now=now(), created=created, client=client,
                           counselor=counselor, ruleset=ruleset, state=interview.snapshot())
 
-    def announce(rule_ids: list[str]) -> None:
+    def announce(rule_ids: list[str]) -> bool:
+        """Show the crisis at once; False when the counselor chose to finish now."""
         titles = [r.title for r in ruleset.rules if r.id in rule_ids]
         console.print()
         if announced:
             # The protocol is already running: say what is new without a second full banner.
             console.print(crisis_notice(titles))
-            return
+            return True
         announced.append(True)
-        console.print(crisis_banner(ruleset, titles))
-        prompter.confirm("Protocol started. Continue the interview when it is safe to?",
-                         default=True)
+        console.print(crisis_banner(ruleset, titles, interviewing=True))
+        return bool(prompter.after_crisis() == "continue")
     try:
         result = drive(interview, prompter, announce, save)
     except KeyboardInterrupt:
@@ -99,6 +99,13 @@ def run_session(
             console.print(Text("Nothing kept."))
         raise Interrupted("interview interrupted") from None
 
+    not_asked = interview.not_asked()
+    if not_asked:
+        # Finished early (after a crisis, or a call that dropped): the record says what is open.
+        result = replace(result, not_asked=tuple(not_asked))
+        console.print()
+        console.print(Text(f"Interview finished early: {len(not_asked)} question(s) not asked "
+                           "(listed in the result and the record).", style="bold"))
     console.print()
     render_screening(console, result, ruleset, interview.answers)
     if options.save:
@@ -124,9 +131,11 @@ def _intro(console: Console, ruleset: Ruleset, client: str) -> None:
     who = f" for client {client}" if client else ""
     console.print(Text(f"Rule set {ruleset.id} {ruleset.version}{who}. A screening aid, not a "
                        "diagnosis; a clinician confirms the level."))
-    console.print(Text("Keys: the shown letter or number then Enter; d = declined, b = back, "
-                       "h = help; in typed answers: - declined, < back, ? help. Ctrl-C pauses "
-                       "and keeps a draft. Progress is saved after every answer.", style="dim"))
+    console.print(Text("Keys: press the key shown (or an arrow), then Enter: nothing is recorded "
+                       "without Enter. d declined, b back, h help, f finish now; in typed "
+                       "answers: - declined, < back, ? help, > skip, ! finish now. Ctrl-C "
+                       "pauses and keeps a draft. Progress is saved after every answer.",
+                       style="dim"))
     console.print()
 
 

@@ -618,4 +618,5 @@ def screening_from_json(data: Mapping[str, Any]) -> Screening:
         ignored=tuple(data.get("ignored_answers", ())),
         answers=dict(data.get("answers") or {}),
         disclaimer=data.get("disclaimer", ""),
+        not_asked=tuple(data.get("not_asked", ())),
     )
