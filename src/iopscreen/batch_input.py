@@ -213,15 +213,26 @@ def alignments(record: Sequence[str], ncols: int) -> Iterator[list[str]]:
 
 
 def plan_layout(header: Sequence[str], ruleset: Ruleset, source: str, *,
-                id_column: str | None = None, ignore_extra: bool = False) -> Layout:
+                id_column: str | None = None, ignore_extra: bool = False,
+                show_values: bool = False) -> Layout:
     """Check the header against the rule set.
 
     Returns the :class:`Layout`. Raises :class:`UsageError` for a bad ``--id-column`` and
     :class:`AnswerError` listing every unknown or repeated column (unknown columns are allowed
-    with ``ignore_extra``).
+    with ``ignore_extra``). A header in which no name is a question may well be a row of
+    answers (a file without its header): then no name is shown, unless ``show_values``.
     """
     questions = ruleset.questions
     names = [_norm(h) for h in header]
+    like_data = not show_values and not any(n in questions for n in names)
+    if like_data:
+        raise AnswerError(f"{source} has no header row", diagnostics=[Diagnostic(
+            *E_EMPTY, f"no column name is a question of {ruleset.id} {ruleset.version}: the first "
+            "line looks like data, not a header (its cells are not shown: they may be answers)",
+            source, 1, 1, hint=("the header was read as one column: check the delimiter "
+                                "(--delimiter); or " if len(header) == 1 else "") +
+            "the first line must name the columns ('iopscreen template' writes it); or check "
+            "--delimiter and --ruleset; --show-values shows the names read")])
     if id_column is not None:
         wanted = _norm(id_column)
         if wanted in questions:

@@ -12,7 +12,7 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from itertools import compress
+from itertools import compress, repeat
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 
@@ -60,6 +60,22 @@ def _csv_field(text: str) -> str:
     if any(c in text for c in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
+
+
+# A cell starting with one of these is run as a formula by spreadsheets (OWASP's CSV injection
+# list): an id such as =HYPERLINK(...) could send data away when the results are opened.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would read it as a formula (the OWASP
+    rule; the quote shows in the cell, and the text is never run)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _input_field(text: str) -> str:
+    """A CSV field echoing input text (an id, a column name), neutralised."""
+    return _csv_field(neutralise(text))
 
 
 @dataclass(frozen=True)
@@ -131,9 +147,16 @@ class _Pieces:
 
 
 class CsvEncoder(_Pieces):
-    """Rows as CSV lines (``,``-separated, ``|`` between the items of a list, true/false)."""
+    """Rows as CSV lines (``,``-separated, ``|`` between the items of a list, true/false).
 
-    def __init__(self, ruleset: Ruleset, layout: Layout):
+    Cells that echo input (the id and the id column's name; every other cell is ours: ids of
+    the rule set, numbers, true/false) are neutralised (see :func:`neutralise`) unless
+    ``raw_csv``. Scores are ours, so a negative one stays a number.
+    """
+
+    def __init__(self, ruleset: Ruleset, layout: Layout, raw_csv: bool = False):
+        self.raw = raw_csv
+        self.id_field = _csv_field if raw_csv else _input_field
         d = self.decoder = Decoder.of(ruleset)
         self.has_id = layout.id_index is not None
         self.columns = output_columns(ruleset, layout)
@@ -150,13 +173,13 @@ class CsvEncoder(_Pieces):
         self.blank = "," * (len(self.columns) - self.columns.index("flags") - 3)
 
     def header(self) -> str:
-        return ",".join(_csv_field(c) for c in self.columns) + "\n"
+        return ",".join(map(self.id_field, self.columns)) + "\n"
 
     score_separator = ","
 
     def _head(self, row: int, rid: str, errors: tuple[tuple[str, str], ...]) -> str:
         status = f"error,{self.errors(errors)}" if errors else "ok,"
-        return (f"{row},{_csv_field(rid)}," if self.has_id else f"{row},") + status + ","
+        return (f"{row},{self.id_field(rid)}," if self.has_id else f"{row},") + status + ","
 
     def outcome(self, level: int, flags: int, review: bool = False) -> str:
         return f"{self.levels[level]},{self.flag_text[flags << 1 | review]},"
@@ -182,9 +205,10 @@ class CsvEncoder(_Pieces):
         return f",{'|'.join(ignored)},{self.tail}\n"
 
     def id_fields(self, ids: Sequence[str]) -> Iterable[str]:
-        """The id column of many rows (quoted where a value needs it)."""
-        if any(c in "".join(ids) for c in ',"\r\n'):
-            return map(_csv_field, ids)
+        """The id column of many rows (quoted where a value needs it, neutralised)."""
+        if any(c in "".join(ids) for c in ',"\r\n') or (
+                not self.raw and any(map(str.startswith, ids, repeat(FORMULA_START)))):
+            return map(self.id_field, ids)
         return ids
 
     def ok_format(self) -> str:
@@ -196,7 +220,7 @@ class CsvEncoder(_Pieces):
                flags: int | None = None, review: bool = False) -> str:
         """A row that could not be screened: level blank; crisis and flags blank (unknown)
         unless ``flags`` holds the crisis flags found in it."""
-        head = f"{row},{_csv_field(rid)}," if self.has_id else f"{row},"
+        head = f"{row},{self.id_field(rid)}," if self.has_id else f"{row},"
         found = "," if flags is None else (
             ("true," if flags & self.decoder.crisis_mask else "false,")
             + "|".join(self.decoder.flag_ids(flags)))
@@ -223,8 +247,8 @@ class JsonlEncoder(_Pieces):
 
     end = "\n"
 
-    def __init__(self, ruleset: Ruleset, layout: Layout):
-        d = self.decoder = Decoder.of(ruleset)
+    def __init__(self, ruleset: Ruleset, layout: Layout, raw_csv: bool = False):
+        d = self.decoder = Decoder.of(ruleset)  # (raw_csv: JSON needs no neutralising)
         self.has_id = layout.id_index is not None
         self.columns = output_columns(ruleset, layout)
         self.id_key = json.dumps(self.columns[1]) if self.has_id else ""
@@ -362,14 +386,17 @@ class _Writes(Protocol):
 
 
 class ProblemWriter:
-    """Writes problems as CSV rows (the ``--errors`` file, or stdout)."""
+    """Writes problems as CSV rows (the ``--errors`` file, or stdout); text cells are
+    neutralised (see :func:`neutralise`) unless ``raw_csv``."""
 
-    def __init__(self, handle: _Writes):
+    def __init__(self, handle: _Writes, raw_csv: bool = False):
         self._writer = csv.writer(handle, lineterminator="\n")
         self._writer.writerow(PROBLEM_COLUMNS)
+        self.raw = raw_csv
 
     def __call__(self, problem: Problem) -> None:
-        self._writer.writerow(problem)
+        self._writer.writerow(problem if self.raw else
+                              [c if isinstance(c, int) else neutralise(c) for c in problem])
 
 
 DICTIONARY_COLUMNS = ("column", "question", "section", "type", "required", "allowed_values",

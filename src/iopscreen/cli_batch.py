@@ -138,8 +138,8 @@ def batch_command(
     with source, ExitStack() as stack:
         stack.enter_context(_stop_signals_interrupt())
         write = stack.enter_context(out_file).write if out_file else write_stdout
-        sink = (batch_output.ProblemWriter(stack.enter_context(err_file)) if err_file else
-                batch_output.ProblemWriter(SimpleNamespace(write=write_stdout))
+        sink = (batch_output.ProblemWriter(stack.enter_context(err_file), raw_csv) if err_file
+                else batch_output.ProblemWriter(SimpleNamespace(write=write_stdout), raw_csv)
                 if errors_file == "-" else None)
 
         def on_problem(problem: Problem) -> None:
