@@ -933,7 +933,7 @@ def test_save_keeps_each_valid_row_as_a_record(capsys: pytest.CaptureFixture[str
     code, _, err = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(tmp_path / "r.csv"),
                              "--save", "--db", str(db), "--counselor", "ana")
     assert code == 1
-    assert "saved 7 record(s)" in err and "not saved: 2 row(s) with errors" in err  # the short row is saved
+    assert "saved 7 new record(s)" in err and "not saved: 2 row(s) with errors" in err  # the short row is saved
     code, out, _ = cli(capsys, "records", "show", "1", "--db", str(db), "--format", "json",
                        "-r", MINIMAL)
     record = json.loads(out)
@@ -952,7 +952,7 @@ def test_save_leaves_out_rows_without_an_id(capsys: pytest.CaptureFixture[str],
     code, _, err = batch_cli(capsys, str(data), "-o", str(tmp_path / "r.csv"), "--save",
                              "--db", str(db))
     assert code == 1
-    assert ("saved 1 record(s)" in err and "not saved: 1 row(s) with errors" in err
+    assert ("saved 1 new record(s)" in err and "not saved: 1 row(s) with errors" in err
             and "not saved: 1 row(s) without an id" in err)
     code, out, _ = cli(capsys, "records", "show", "1", "--db", str(db), "--format", "json",
                        "-r", MINIMAL)

@@ -16,7 +16,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 import yaml
@@ -93,6 +93,13 @@ def open_ruleset(path: Optional[Path]) -> Ruleset:
     problems.raise_if_errors()
     assert ruleset is not None
     return ruleset
+
+
+def store_notice(console: Any = None) -> Callable[[str], None]:
+    """What the record store calls when a save has to wait for another writer: one line on
+    stderr (so that JSON on stdout stays clean)."""
+    err = console or make_console(stderr=True)
+    return lambda message: err.print(message, markup=False, soft_wrap=True)
 
 
 @rules_app.command("validate")
@@ -281,12 +288,14 @@ def evaluate(
                   markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_DATA)
     if save:
-        from .store import open_store, resolve_db_path, save_screening, utc_now
+        from .store import open_store, resolve_db_path, save_screening_once, utc_now
 
-        with open_store(resolve_db_path(db), now=utc_now) as store:
-            record = save_screening(store, ruleset, result, typed, client=client,
-                                    counselor=counselor, source="evaluate")
-        err.print(f"Saved as record {record.id} in {store.path}.", markup=False, soft_wrap=True)
+        with open_store(resolve_db_path(db), now=utc_now, on_wait=store_notice(err)) as store:
+            record, new = save_screening_once(store, ruleset, result, typed, client=client,
+                                              counselor=counselor, source="evaluate")
+        err.print(f"Saved as record {record.id} in {store.path}." if new else
+                  f"Already saved as record {record.id} in {store.path} (same client, rule "
+                  "set and answers): nothing new saved.", markup=False, soft_wrap=True)
 
 
 @app.command("screen")

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from . import batch, batch_input, batch_output
 from .batch import BatchOptions, Problem, Tally
-from .cli import EXIT_DATA, EXIT_OK, DbOpt, RulesetOpt, app, open_ruleset
+from .cli import EXIT_DATA, EXIT_OK, DbOpt, RulesetOpt, app, open_ruleset, store_notice
 from .console import ProgressBar, make_console
 from .errors import Interrupted, IopscreenError, UsageError
 from .files import AtomicOutput, write_text_atomic
@@ -202,19 +202,29 @@ def _stop_signals_interrupt() -> Iterator[None]:
 
 def _save(ruleset: Ruleset, input_file: str, encoding: Optional[str], options: BatchOptions,
           counselor: str, db: Optional[Path]) -> None:
-    from .batch_save import save_rows
-    from .store import open_store, resolve_db_path, utc_now
+    from .batch_save import SaveCount, save_rows
+    from .store import StoreError, open_store, resolve_db_path, utc_now
 
-    with open_store(resolve_db_path(db), now=utc_now) as store:
-        count = save_rows(ruleset, input_file, store, encoding=encoding,
-                          delimiter=options.delimiter, id_column=options.id_column,
-                          ignore_extra=options.ignore_extra, counselor=counselor)
+    err = make_console(stderr=True)
+    done = [SaveCount(0, 0, 0)]
+    try:
+        with open_store(resolve_db_path(db), now=utc_now, on_wait=store_notice(err)) as store:
+            count = save_rows(ruleset, input_file, store, encoding=encoding,
+                              delimiter=options.delimiter, id_column=options.id_column,
+                              ignore_extra=options.ignore_extra, counselor=counselor,
+                              on_chunk=lambda so_far: done.__setitem__(0, so_far))
+    except StoreError as exc:
+        # The chunks saved so far stay saved; a rerun skips them (same client and answers).
+        raise StoreError(f"{exc.message}; {done[0].saved} new record(s) were saved before it",
+                         hint=f"{exc.hint}; then run the same 'iopscreen batch ... --save' "
+                              "again: rows already saved are skipped") from None
     skipped = "".join(
         f"; not saved: {n} row(s) {why}" for n, why in (
+            (count.already_saved, "already saved (same client, rule set and answers)"),
             (count.skipped_invalid, "with errors"),
             (count.skipped_no_id, "without an id (no client to file them under)")) if n)
-    make_console(stderr=True).print(f"saved {count.saved} record(s) in {store.path}{skipped}",
-                                    markup=False, soft_wrap=True)
+    err.print(f"saved {count.saved} new record(s) in {store.path}{skipped}", markup=False,
+              soft_wrap=True)
 
 
 def _run(ruleset: Ruleset, source: batch_input.Source, write: Callable[[str], object],

@@ -21,7 +21,15 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from .cli import DbOpt, Format, RulesetOpt, app, open_ruleset, read_answers_file
+from .cli import (
+    DbOpt,
+    Format,
+    RulesetOpt,
+    app,
+    open_ruleset,
+    read_answers_file,
+    store_notice,
+)
 from .console import make_console, render_screening
 from .engine import Screening
 from .errors import UsageError
@@ -75,7 +83,7 @@ def _open(db: Optional[Path], *, must_exist: bool) -> Store | None:
         make_console().print(f"No records yet (no database at {path}).", markup=False,
                              soft_wrap=True)
         return None
-    return open_store(path, now=utc_now)
+    return open_store(path, now=utc_now, on_wait=store_notice())
 
 
 def _need(db: Optional[Path]) -> Store:

@@ -108,20 +108,37 @@ def run_session(
                            "(listed in the result and the record).", style="bold"))
     console.print()
     render_screening(console, result, ruleset, interview.answers)
+
+    def write_output() -> None:
+        if options.output is not None:
+            meta = {"client": client, "counselor": counselor,
+                    "completed": now().isoformat(timespec="seconds"), "draft_id": draft_id}
+            write_private(options.output, json.dumps({**result.to_json(), "session": meta},
+                                                     indent=2, ensure_ascii=False))
+            console.print(Text(f"Result written to {options.output} (owner-only file)."))
+
     if options.save:
         # Saved before the draft goes: if the store fails, the draft is still there to resume.
-        from .store import open_store, resolve_db_path, save_screening
+        from .store import StoreError, open_store, resolve_db_path, save_screening
 
-        with open_store(resolve_db_path(options.db), now=now) as store:
-            record = save_screening(store, ruleset, result, interview.answers, client=client,
-                                    counselor=counselor, source="interview")
+        kept = (f"draft {draft_id} is kept: resume it with 'iopscreen screen --draft "
+                f"{draft_id}' and finish it to save the screening")
+        try:
+            with open_store(resolve_db_path(options.db), now=now, on_wait=lambda message:
+                            console.print(Text(message, style="bold yellow"))) as store:
+                record = save_screening(store, ruleset, result, interview.answers,
+                                        client=client, counselor=counselor, source="interview")
+        except StoreError as exc:
+            write_output()
+            raise StoreError(f"the screening was not saved: {exc.message}",
+                             hint=f"{exc.hint}; {kept}" if exc.hint else kept) from None
+        except KeyboardInterrupt:
+            write_output()
+            console.print(Text(f"Interrupted before the screening was saved; {kept}.",
+                               style="bold"))
+            raise Interrupted("interrupted while saving") from None
         console.print(Text(f"Saved as record {record.id} (iopscreen records show {record.id})."))
-    if options.output is not None:
-        meta = {"client": client, "counselor": counselor,
-                "completed": now().isoformat(timespec="seconds"), "draft_id": draft_id}
-        write_private(options.output, json.dumps({**result.to_json(), "session": meta},
-                                                 indent=2, ensure_ascii=False))
-        console.print(Text(f"Result written to {options.output} (owner-only file)."))
+    write_output()
     drafts.delete_draft(draft_id)
     return result
 

@@ -10,14 +10,21 @@ rule set), and logs who deleted it and why. Every create, amend, delete and expo
 
 The file holds health data: it is created owner-only (0600, and so are SQLite's ``-wal`` and
 ``-shm`` files) and deleted content is overwritten (``secure_delete``), then checkpointed out of
-the write-ahead log. Two processes may write at once: WAL mode, a busy timeout and
-``BEGIN IMMEDIATE`` serialise writers without losing either one's records.
+the write-ahead log. Several processes may write at once: WAL mode and ``BEGIN IMMEDIATE``
+serialise writers without losing any one's records; each transaction is short (a batch saves
+:data:`iopscreen.batch_save.CHUNK_ROWS` rows per transaction), so writers take turns, and one that
+has to wait says so through ``on_wait`` and keeps waiting up to :data:`WAIT_LIMIT_S`.
+
+Saving is idempotent where asked (:meth:`Store.create_once`): a screening whose client, rule-set
+hash and answers equal a saved version's is not saved again. Each version keeps the sha256 of its
+answers in canonical JSON for that lookup; deleting erases it with the answers.
 
 Clocks are passed in (``Store(now=...)``); nothing here reads the time itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -47,9 +54,11 @@ ENV_DB = "IOPSCREEN_DB"
 DB_NAME = "records.db"
 SOURCES = ("interview", "evaluate", "batch")
 ACTIONS = ("create", "amend", "delete", "export")
-BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another one before giving up
+QUIET_WAIT_S = 0.5  # a writer waits this long for another one before saying it is waiting
+WAIT_LIMIT_S = 300.0  # and then this long before giving up (a stuck writer, not a busy one)
 
 Clock = Callable[[], datetime]
+Notice = Callable[[str], None]
 
 
 class StoreError(IopscreenError):
@@ -142,6 +151,27 @@ MIGRATIONS: list[tuple[str, ...]] = [
                   COALESCE(f.created_utc, r.created_utc) AS screened_utc
            FROM records r LEFT JOIN records f ON f.id = r.first_id""",
     ),
+    (
+        # The sha256 of a version's answers (canonical JSON, see answers_digest), so that a
+        # screening saved twice is found by one index lookup. NULL on rows saved before it and,
+        # like the answers, on tombstones: a digest of a few yes/no answers could be reversed.
+        "ALTER TABLE records ADD COLUMN answers_sha256 TEXT",
+        "CREATE INDEX records_same ON records (client, ruleset_sha256, answers_sha256)",
+        # Migration 1's trigger again, now also requiring the digest to go with the answers
+        # (written out in full: a released migration is never edited or derived from).
+        "DROP TRIGGER records_append_only",
+        """CREATE TRIGGER records_append_only BEFORE UPDATE ON records
+           WHEN NOT (OLD.deleted_utc IS NULL AND NEW.deleted_utc IS NOT NULL
+                     AND NEW.answers IS NULL AND NEW.result IS NULL
+                     AND NEW.answers_sha256 IS NULL
+                     AND NEW.id = OLD.id AND NEW.first_id IS OLD.first_id
+                     AND NEW.version = OLD.version AND NEW.amends IS OLD.amends
+                     AND NEW.counselor = OLD.counselor AND NEW.created_utc = OLD.created_utc
+                     AND NEW.source = OLD.source AND NEW.ruleset_id = OLD.ruleset_id
+                     AND NEW.ruleset_version = OLD.ruleset_version
+                     AND NEW.ruleset_sha256 = OLD.ruleset_sha256)
+           BEGIN SELECT RAISE(ABORT, 'records are append-only'); END""",
+    ),
 ]
 
 
@@ -223,10 +253,13 @@ def _record(row: sqlite3.Row) -> Record:
 class Store:
     """An open record database. Use :func:`open_store`; close it (or use ``with``)."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, now: Clock):
+    def __init__(self, path: Path, conn: sqlite3.Connection, now: Clock,
+                 on_wait: Notice | None = None):
         self.path = path
         self._conn = conn
         self._now = now
+        self._on_wait = on_wait
+        self._told = False  # on_wait is called once per store, however often it waits
         self._grouped = 0  # > 0 inside transaction(): writes join it
 
     def __enter__(self) -> Store:
@@ -241,8 +274,9 @@ class Store:
     # ---------------------------------------------------------------- writing
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group writes (e.g. every row of ``batch --save``) into one transaction: all are
-        saved or none, with one disk sync instead of one per record."""
+        """Group writes (e.g. a chunk of rows of ``batch --save``) into one transaction: all are
+        saved or none, with one disk sync instead of one per record. Other writers wait for it
+        to end: keep it short."""
         with self._write():
             self._grouped += 1
             try:
@@ -263,6 +297,34 @@ class Store:
             self._log(conn, at, "create", actor or counselor, new_id,
                       f"{source}; rule set {ruleset.get('id', '?')} {ruleset.get('version', '?')}")
             return self._fetch(conn, new_id)
+
+    def create_once(self, *, client: str, counselor: str, source: str,
+                    answers: Mapping[str, Any], result: Mapping[str, Any], note: str = "",
+                    actor: str = "") -> tuple[Record, bool]:
+        """Like :meth:`create`, unless a version with the same client, rule-set hash and answers
+        is saved and not deleted: then returns (that version, False) and saves nothing. Returns
+        (the new record, True) otherwise. The look-up and the save are one transaction."""
+        sha = str((result.get("ruleset") or {}).get("sha256", ""))
+        with self.transaction():
+            same = self._same(client, sha, answers)
+            if same is not None:
+                return same, False
+            return self.create(client=client, counselor=counselor, source=source,
+                               answers=answers, result=result, note=note, actor=actor), True
+
+    def _same(self, client: str, ruleset_sha256: str,
+              answers: Mapping[str, Any]) -> Record | None:
+        digest = answers_digest(answers)
+        rows = self._conn.execute(
+            "SELECT * FROM versions WHERE client = ? AND ruleset_sha256 = ? AND deleted_utc IS "
+            "NULL AND (answers_sha256 = ? OR answers_sha256 IS NULL) ORDER BY id",
+            (client, ruleset_sha256, digest)).fetchall()
+        for row in rows:  # rows saved before the digest existed are compared by their answers
+            if row["answers_sha256"] == digest or (
+                    row["answers"] is not None
+                    and answers_digest(json.loads(row["answers"])) == digest):
+                return _record(row)
+        return None
 
     def amend(self, record_id: int, *, answers: Mapping[str, Any], result: Mapping[str, Any],
               note: str = "", actor: str = "") -> Record:
@@ -300,8 +362,9 @@ class Store:
                 raise _deleted(record)
             ids = [r.id for r in self._chain(conn, record.chain)]
             at = stamp(self._now())
-            conn.execute("UPDATE records SET answers = NULL, result = NULL, note = '', "
-                         "client = '', deleted_utc = ? WHERE id = ? OR first_id = ?",
+            conn.execute("UPDATE records SET answers = NULL, answers_sha256 = NULL, "
+                         "result = NULL, note = '', client = '', deleted_utc = ? "
+                         "WHERE id = ? OR first_id = ?",
                          (at, record.chain, record.chain))
             self._log(conn, at, "delete", actor, record_id,
                       f"versions {', '.join(map(str, ids))}; reason: {reason.strip()}")
@@ -381,6 +444,25 @@ class Store:
         conn.execute("INSERT INTO audit (at_utc, action, actor, record_id, detail) "
                      "VALUES (?, ?, ?, ?, ?)", (at, action, actor or "unknown", record_id, detail))
 
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """Take the write lock: quietly for :data:`QUIET_WAIT_S`, then, having said why through
+        ``on_wait``, for up to :data:`WAIT_LIMIT_S` more. Raises ``sqlite3.OperationalError``
+        (busy) when another writer holds it all that time."""
+        conn.execute(f"PRAGMA busy_timeout = {int(QUIET_WAIT_S * 1000)}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+        finally:  # everything else (reads, migrations, checkpoints) waits the full time
+            conn.execute(f"PRAGMA busy_timeout = {int(WAIT_LIMIT_S * 1000)}")
+        if self._on_wait is not None and not self._told:
+            self._told = True
+            self._on_wait(f"waiting for the record database {self.path}: another iopscreen is "
+                          "saving to it (nothing is lost meanwhile; Ctrl-C stops)")
+        conn.execute("BEGIN IMMEDIATE")
+
     @contextmanager
     def _guard(self) -> Iterator[None]:
         with _sqlite_errors(self.path):
@@ -388,14 +470,14 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction. IMMEDIATE takes the write lock at the start (waiting up to the
-        busy timeout), so two writers queue instead of failing halfway through."""
+        """One write transaction. IMMEDIATE takes the write lock at the start, so writers queue
+        instead of failing halfway through (see :meth:`_begin`)."""
         conn = self._conn
         if self._grouped:
             yield conn
             return
         with self._guard():
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             try:
                 yield conn
             except BaseException:
@@ -412,12 +494,24 @@ def _insert(conn: sqlite3.Connection, head: tuple[Any, ...], result: Mapping[str
     ruleset = result.get("ruleset") or {}
     cur = conn.execute(
         "INSERT INTO records (first_id, version, amends, client, counselor, created_utc, source,"
-        " ruleset_id, ruleset_version, ruleset_sha256, answers, result, note)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " ruleset_id, ruleset_version, ruleset_sha256, answers, result, note, answers_sha256)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (*head, str(ruleset.get("id", "")), str(ruleset.get("version", "")),
          str(ruleset.get("sha256", "")), json.dumps(answers, ensure_ascii=False),
-         json.dumps(result, ensure_ascii=False), note))
+         json.dumps(result, ensure_ascii=False), note, answers_digest(answers)))
     return int(cur.lastrowid or 0)
+
+
+def answers_digest(answers: Mapping[str, Any]) -> str:
+    """The sha256 of ``answers`` (plain JSON values) in canonical JSON: keys sorted, no spaces;
+    equal answers give equal digests whatever order they were given in."""
+    text = json.dumps(answers, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
 
 
 def _deleted(record: Record) -> RecordNotFound:
@@ -433,10 +527,11 @@ def _sqlite_errors(path: Path) -> Iterator[None]:
         yield
     except sqlite3.OperationalError as exc:
         text = str(exc)
-        if "locked" in text or "busy" in text:
-            raise StoreError(f"the record database {path} is busy",
-                             hint="another iopscreen is writing to it; try again in a moment"
-                             ) from None
+        if _is_busy(exc):
+            raise StoreError(f"the record database {path} was busy for over "
+                             f"{WAIT_LIMIT_S / 60:g} minutes",
+                             hint="another iopscreen has been writing to it all that time (or "
+                                  "stopped while writing); try again when it is done") from None
         if "readonly" in text or "unable to open" in text:
             raise StoreError(f"cannot write the record database {path}",
                              hint="check the folder exists and you own the file, or choose "
@@ -450,8 +545,10 @@ def _sqlite_errors(path: Path) -> Iterator[None]:
 
 # --------------------------------------------------------------------------- opening
 def open_store(path: Path, now: Clock, *,
-               migrations: Sequence[Sequence[str]] | None = None) -> Store:
+               migrations: Sequence[Sequence[str]] | None = None,
+               on_wait: Notice | None = None) -> Store:
     """Open (creating if needed, owner-only) and migrate the database at ``path``.
+    ``on_wait`` is told (once, one line) when a write has to wait for another writer.
 
     Raises :class:`StoreError` when it is not a database, was written by a newer iopscreen,
     or cannot be opened.
@@ -464,7 +561,7 @@ def open_store(path: Path, now: Clock, *,
         with _sqlite_errors(path):
             if not path.exists():
                 _create(path, steps)
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn = sqlite3.connect(path, timeout=WAIT_LIMIT_S, isolation_level=None)
             try:
                 conn.row_factory = sqlite3.Row
                 _configure(conn)
@@ -478,7 +575,7 @@ def open_store(path: Path, now: Clock, *,
     finally:
         os.umask(old_umask)
     _owner_only(path)
-    return Store(path, conn, now)
+    return Store(path, conn, now, on_wait)
 
 
 def _create(path: Path, steps: Sequence[Sequence[str]]) -> None:
@@ -510,7 +607,7 @@ def _create(path: Path, steps: Sequence[Sequence[str]]) -> None:
 def _configure(conn: sqlite3.Connection) -> None:
     if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
         conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    conn.execute(f"PRAGMA busy_timeout = {int(WAIT_LIMIT_S * 1000)}")
     conn.execute("PRAGMA synchronous = FULL")  # a saved screening survives a power cut
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA secure_delete = ON")  # erased content is overwritten, not left behind
@@ -564,6 +661,17 @@ def save_screening(store: Store, ruleset: Ruleset, screening: Screening,
     return store.create(client=client, counselor=counselor, source=source,
                         answers=plain_answers(ruleset, answers), result=screening.to_json(),
                         note=note, actor=actor)
+
+
+def save_screening_once(store: Store, ruleset: Ruleset, screening: Screening,
+                        answers: Mapping[str, Answer], *, client: str, counselor: str,
+                        source: str, note: str = "", actor: str = "") -> tuple[Record, bool]:
+    """As :func:`save_screening`, but a screening already saved (same client, rule set and
+    answers: see :meth:`Store.create_once`) is not saved again. Returns (the record, whether
+    it is new)."""
+    return store.create_once(client=client, counselor=counselor, source=source,
+                             answers=plain_answers(ruleset, answers), result=screening.to_json(),
+                             note=note, actor=actor)
 
 
 def rescreen(store: Store, ruleset: Ruleset, record_id: int, changes: Mapping[str, Any], *,
