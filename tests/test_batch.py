@@ -927,6 +927,44 @@ def test_atomic_output_cleans_up_on_failure(tmp_path: Path) -> None:
     assert not target.exists() and os.listdir(tmp_path) == []
 
 
+def test_a_killed_run_s_temporary_files_are_removed_by_the_next_run(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """kill -9 leaves the temporary results and errors files (they hold answers); their names
+    carry the pid, so the next run writing beside them removes them and says so."""
+    out, errors = tmp_path / "out.csv", tmp_path / "problems.csv"
+    command = str(Path(sys.executable).parent / "iopscreen")
+    child = subprocess.Popen([command, "batch", "-r", MINIMAL, "-", "-o", str(out), "--errors",
+                              str(errors), "--no-progress", "-j", "1"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    assert child.stdin is not None and child.stderr is not None
+    # More than the first block, so the header is read and noted on stderr; the input stays
+    # open, so the run waits for the rest with both temporary files open.
+    child.stdin.write(("id,danger\n" + "P,no\n" * (batch.BLOCK_CHARS // 5 + 1)).encode())
+    child.stdin.flush()
+    assert b"rows are identified by column 'id'" in child.stderr.readline()
+    left = leftovers(tmp_path)
+    assert sorted(name.split(".")[1:3] for name in left) == [
+        ["out", "csv"], ["problems", "csv"]]
+    assert all(name.split(".")[3] == str(child.pid) for name in left)
+    child.kill()
+    child.wait()
+    child.stdin.close()
+    child.stderr.close()
+    assert leftovers(tmp_path) == left and not out.exists()  # what kill -9 leaves
+    live = tmp_path / f".out.csv.{os.getpid()}.abcdefgh.tmp"  # a run still writing: kept
+    live.write_text("")
+    data = write_csv(tmp_path / "in.csv", [["A", "no", ""]], header=["id", "danger",
+                                                                     "danger_plan"])
+    code, _, err = batch_cli(capsys, str(data), "-o", str(out), "--errors", str(errors))
+    assert code == 0 and out.exists() and errors.exists()
+    assert leftovers(tmp_path) == [live.name]
+    assert err.count("removed 2 temporary file(s) left by an earlier run that was killed: ") == 1
+    assert all(str(tmp_path / name) in err for name in left)
+    code, _, err = batch_cli(capsys, str(data), "-o", str(out), "--force")
+    assert code == 0 and "removed" not in err and leftovers(tmp_path) == [live.name]
+
+
 def test_save_keeps_each_valid_row_as_a_record(capsys: pytest.CaptureFixture[str],
                                                tmp_path: Path) -> None:
     db = tmp_path / "records.db"

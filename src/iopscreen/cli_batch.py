@@ -127,8 +127,9 @@ def batch_command(
     ruleset = open_ruleset(ruleset_path)
     source = batch_input.open_source(input_file, encoding, stdin=sys.stdin.buffer)
     shown: list[Problem] = []
-    out_file = AtomicOutput(Path(output)) if output != "-" else None
-    err_file = AtomicOutput(Path(errors_file)) if errors_file and errors_file != "-" else None
+    out_file = AtomicOutput(Path(output), clean_stale=True) if output != "-" else None
+    err_file = (AtomicOutput(Path(errors_file), clean_stale=True)
+                if errors_file and errors_file != "-" else None)
     wrote_stdout = [False]  # set once anything (results or problems) went to stdout
 
     def write_stdout(text: str) -> None:
@@ -138,7 +139,9 @@ def batch_command(
     with source, ExitStack() as stack:
         stack.enter_context(_stop_signals_interrupt())
         write = stack.enter_context(out_file).write if out_file else write_stdout
-        sink = (batch_output.ProblemWriter(stack.enter_context(err_file), raw_csv) if err_file
+        err_handle = stack.enter_context(err_file) if err_file else None
+        _say_removed([f for f in (out_file, err_file) if f])
+        sink = (batch_output.ProblemWriter(err_handle, raw_csv) if err_handle
                 else batch_output.ProblemWriter(SimpleNamespace(write=write_stdout), raw_csv)
                 if errors_file == "-" else None)
 
@@ -183,6 +186,16 @@ def batch_command(
         _save(ruleset, input_file, encoding, options, counselor, db)
     raise typer.Exit(EXIT_DATA if tally.error_rows or (tally.dropped_safety and not
                                                        allow_dropped_safety) else EXIT_OK)
+
+
+def _say_removed(outputs: Sequence[AtomicOutput]) -> None:
+    """One line on stderr naming the temporary files of killed runs removed beside the
+    outputs (they held answers)."""
+    removed = [p for f in outputs for p in f.removed]
+    if removed:
+        make_console(stderr=True).print(
+            f"removed {len(removed)} temporary file(s) left by an earlier run that was killed: "
+            + ", ".join(map(str, removed)), markup=False, soft_wrap=True)
 
 
 @contextmanager

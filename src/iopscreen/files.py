@@ -8,6 +8,7 @@ never leaves half a file.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO
@@ -56,19 +57,27 @@ class AtomicOutput:
     :meth:`commit`; leaving the ``with`` block without committing removes it, so nothing is
     ever half-written. Created with permissions ``mode`` (default 0600: answers are health
     data). Raises :class:`UsageError` when the folder is missing or not writable.
+
+    The temporary name holds this process's id (``.NAME.PID.RANDOM.tmp``): a run killed
+    outright (``kill -9``, a power cut) cannot remove its file, so with ``clean_stale`` the
+    next one removes those of processes that no longer run, and lists them in ``removed``.
     """
 
-    def __init__(self, path: Path, mode: int = 0o600):
+    def __init__(self, path: Path, mode: int = 0o600, clean_stale: bool = False):
         self.path = path
         self.mode = mode
+        self.clean_stale = clean_stale
+        self.removed: list[Path] = []  # stale temporary files removed on entering
         self._tmp: str | None = None
         self.handle: IO[str] | None = None
 
     def __enter__(self) -> IO[str]:
         directory = self.path.parent if str(self.path.parent) else Path(".")
+        if self.clean_stale:
+            self.removed = remove_stale_temporaries(self.path)
         try:
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                             dir=directory)
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.{os.getpid()}.",
+                                             suffix=".tmp", dir=directory)
         except OSError as exc:
             raise UsageError(f"cannot write '{self.path}': {exc.strerror}",
                              hint="check that the folder exists and you may write to it") from None
@@ -94,6 +103,47 @@ class AtomicOutput:
             except FileNotFoundError:
                 pass
             self._tmp = None
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files of :class:`AtomicOutput` for ``path`` that processes which no
+    longer run left beside it (owned by this user); returns them. A file whose process still
+    runs, or that cannot be removed, is left alone."""
+    directory = path.parent if str(path.parent) else Path(".")
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp")
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    for name in sorted(names):
+        match = pattern.fullmatch(name)
+        if match is None or _running(int(match.group(1))):
+            continue
+        stale = directory / name
+        try:
+            if stale.lstat().st_uid != os.getuid() or not stale.is_file():
+                continue
+            stale.unlink()
+        except OSError:
+            continue
+        removed.append(stale)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts: it may be writing)."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # none, or no process can have that id
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> None:
