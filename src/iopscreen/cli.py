@@ -188,6 +188,46 @@ def rules_doc(
     write_text_atomic(output, text)
 
 
+class Dialect(str, Enum):
+    duckdb = "duckdb"
+    spark = "spark"
+    trino = "trino"
+    postgres = "postgres"
+    snowflake = "snowflake"
+    bigquery = "bigquery"
+
+
+@rules_app.command("sql")
+def rules_sql(
+    path: Optional[Path] = RulesetArg,
+    dialect: Dialect = typer.Option(Dialect.duckdb, "--dialect", "-d",
+                                    help="SQL dialect to write."),
+    table: str = typer.Option("responses", "--table", help="Table (or view) of responses: "
+                              "one text column per template column ('iopscreen template')."),
+    view: Optional[str] = typer.Option(None, "--view", help="Write CREATE OR REPLACE VIEW "
+                                       "NAME AS the query, not the bare query.",
+                                       show_default=False),
+    id_column: str = typer.Option("id", "--id-column", help="The table's id column."),
+) -> None:
+    """Print the rule set as one SQL query that screens a table of responses.
+
+    The table has the template's columns as text (as a CSV export has them); the query
+    returns the columns of 'iopscreen batch --format csv' (without 'row') with the same
+    meaning. See docs/scale.md.
+
+    Example: iopscreen rules sql --dialect spark --table intake.responses --view intake.screened
+    """
+    from .sql import TableShape, to_sql
+
+    ruleset = open_ruleset(path)
+    if id_column in ruleset.questions:
+        raise UsageError(f"--id-column '{id_column}' is a question of the rule set",
+                         hint="name the column that identifies each row")
+    shape = TableShape({q: q for q in ruleset.questions}, id_column, None,
+                       {q: q for q in ruleset.questions}, (), id_column)
+    typer.echo(to_sql(ruleset, dialect.value, table=table, view=view, shape=shape), nl=False)
+
+
 ANSWERS_FILE_LIMIT = 1 << 20  # bytes: a whole interview's answers are a few kilobytes
 
 

@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .answers import Answer, display_value, to_plain
+from .decision import ATTENTION_SEVERITIES, Decision
 from .program import Program, compile_program
 from .ruleset.model import Ruleset
 
 SCHEMA_VERSION = 1
-# Flags of these severities make an unknown rule worth a provisional result; 'note' does not.
-ATTENTION_SEVERITIES = ("crisis", "urgent", "review")
 
 
 @dataclass(frozen=True)
@@ -162,6 +161,18 @@ def program_for(ruleset: Ruleset) -> Program:
     return hit[1]
 
 
+_DECISIONS: dict[int, tuple[Ruleset, Decision]] = {}
+
+
+def decision_for(ruleset: Ruleset) -> Decision:
+    """The :class:`~iopscreen.decision.Decision` of ``ruleset`` (worked out once, then reused)."""
+    hit = _DECISIONS.get(id(ruleset))
+    if hit is None or hit[0] is not ruleset:
+        hit = (ruleset, Decision.of(ruleset, program_for(ruleset).behind))
+        _DECISIONS[id(ruleset)] = hit
+    return hit[1]
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Raw outcome of running the program: every computed value and truth."""
@@ -203,18 +214,13 @@ def screen(ruleset: Ruleset, answers: Mapping[str, Answer]) -> Screening:
     program = program_for(ruleset)
     ev = evaluate(ruleset, answers)
     values, slots = ev.values, program.slots
-    rank = {lv.id: lv.rank for lv in ruleset.levels}
-    level_rank = 0
-    fired: list[FiredRule] = []
-    raised: dict[str, list[str]] = {}
     not_applicable = {qid for qid, t in zip(ruleset.questions, ev.ask_truths) if t is False}
-    for rule, truth in zip(ruleset.rules, ev.rule_truths):
-        if truth is not True:
-            continue
-        if rule.min_level is not None:
-            level_rank = max(level_rank, rank[rule.min_level])
-        for flag in rule.flags:
-            raised.setdefault(flag, []).append(rule.id)
+    decision = decision_for(ruleset)
+    verdict = decision.decide(
+        ev.rule_truths, lambda q: values[slots[q]] is None and q not in not_applicable)
+    fired = []
+    for i in verdict.fired:
+        rule = ruleset.rules[i]
         fired.append(FiredRule(
             rule.id, rule.title, rule.reason, rule.min_level, rule.flags, rule.category,
             tuple(ruleset.sources[s].cite for s in rule.sources),
@@ -222,29 +228,14 @@ def screen(ruleset: Ruleset, answers: Mapping[str, Answer]) -> Screening:
                   for name in sorted(rule.when.names, key=slots.__getitem__)),
             rule.sources,
         ))
-    pending: list[PendingRule] = []
-    possible_rank = level_rank
-    for rule, truth in zip(ruleset.rules, ev.rule_truths):
-        if truth is not None:
-            continue
-        raises = rule.min_level is not None and rank[rule.min_level] > level_rank
-        new_flags = [f for f in rule.flags if f not in raised
-                     and ruleset.flags[f].severity in ATTENTION_SEVERITIES]
-        if not raises and not new_flags:
-            continue
-        if raises:
-            possible_rank = max(possible_rank, rank[rule.min_level])  # type: ignore[index]
-        behind: set[str] = set()
-        for name in rule.when.names:
-            behind |= program.behind[name]
-        deciding = tuple(q for q in ruleset.questions
-                         if q in behind and values[slots[q]] is None and q not in not_applicable)
-        pending.append(PendingRule(rule.id, rule.title, rule.min_level, rule.flags, deciding))
-    flags = sorted(
-        (FlagResult(fid, ruleset.flags[fid].label, ruleset.flags[fid].severity, tuple(rules))
-         for fid, rules in raised.items()),
-        key=lambda f: (ruleset.flags[f.id].rank, list(ruleset.flags).index(f.id)),
-    )
+    deciding_set = set(verdict.deciding)
+    pending = []
+    for i in verdict.pending:
+        rule = ruleset.rules[i]
+        pending.append(PendingRule(rule.id, rule.title, rule.min_level, rule.flags, tuple(
+            q for q in decision.rules[i].behind if q in deciding_set)))
+    flags = [FlagResult(fid, ruleset.flags[fid].label, ruleset.flags[fid].severity, rules)
+             for fid, rules in verdict.flags]
     scores = []
     for inst in ruleset.instruments:
         score = values[slots[inst.id]]
@@ -258,18 +249,14 @@ def screen(ruleset: Ruleset, answers: Mapping[str, Answer]) -> Screening:
         MisconceptionResult(m.id, m.myth, m.facts, tuple(ruleset.sources[s].cite for s in m.sources))
         for m, truth in zip(ruleset.misconceptions, ev.misconception_truths) if truth is True
     )
-    deciding_all: list[str] = []
-    for p in pending:
-        deciding_all.extend(q for q in p.deciding if q not in deciding_all)
-    deciding_sorted = tuple(q for q in ruleset.questions if q in deciding_all)
-    level = ruleset.levels[level_rank]
+    level = ruleset.levels[verdict.level]
     return Screening(
         ruleset_id=ruleset.id, ruleset_version=ruleset.version,
         ruleset_hash=ruleset.content_hash, level=level.id, level_label=level.label,
-        provisional=bool(pending),
-        possible_level=ruleset.levels[possible_rank].id if pending else None,
+        provisional=verdict.provisional,
+        possible_level=None if verdict.possible is None else ruleset.levels[verdict.possible].id,
         flags=tuple(flags), fired=tuple(fired), pending=tuple(pending),
-        deciding=deciding_sorted, scores=tuple(scores), misconceptions=miscs,
+        deciding=verdict.deciding, scores=tuple(scores), misconceptions=miscs,
         ignored=ev.ignored,
         answers={qid: to_plain(ruleset.questions[qid], a) for qid, a in answers.items()
                  if qid not in ev.ignored},

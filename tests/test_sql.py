@@ -1,0 +1,300 @@
+"""The rule set compiled to SQL (iopscreen.sql) against the Python engine.
+
+DuckDB runs the generated query over the same rows the Python batch path screens; every output
+field must be equal, and every row without errors must also agree with engine.screen. The
+query of every dialect must parse back with sqlglot.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlglot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from iopscreen import batch_input
+from iopscreen.answers import coerce_answers
+from iopscreen.batch import BatchOptions, run_batch
+from iopscreen.cli import Dialect, run
+from iopscreen.engine import screen
+from iopscreen.ruleset import default_ruleset_path, load_ruleset
+from iopscreen.ruleset.model import Question, Ruleset
+from iopscreen.sql import DIALECTS, SqlUnsupported, TableShape, result_columns, to_sql
+from iopscreen.sql.compiler import WHITESPACE
+from iopscreen.sql.duck import connect
+
+DATA = Path(__file__).parent / "data"
+RULESETS = {"default": default_ruleset_path(), "minimal": DATA / "minimal.yaml",
+            "lanes": DATA / "lanes.yaml"}
+
+
+@lru_cache(maxsize=None)
+def ruleset(name: str) -> Ruleset:
+    return load_ruleset(RULESETS[name])
+
+
+def python_batch(rs: Ruleset, header: list[str], rows: list[list[str]]) -> list[list[str]]:
+    """The rows ``iopscreen batch --format csv`` writes for this input (header dropped)."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerows([header, *rows])  # quotes a lone CR
+    source = batch_input.Source("rows.csv", io.TextIOWrapper(io.BytesIO(
+        text.getvalue().encode("utf-8")), encoding="utf-8", newline=""), io.BytesIO(),
+        "utf-8", None, None)
+    out: list[str] = []
+    run_batch(rs, source, out.append, BatchOptions(fmt="csv"), lambda p: None)
+    return list(csv.reader(io.StringIO("".join(out))))
+
+
+def as_text(value: Any) -> str:
+    """A DuckDB value as the CSV writer writes it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class Duck:
+    """A DuckDB with a ``responses`` table of the template's columns (and a row number) and
+    the rule set's query as the view ``screened``."""
+
+    def __init__(self, rs: Ruleset):
+        self.rs = rs
+        self.header = ["id", *rs.questions]
+        self.shape = TableShape({q: q for q in rs.questions}, "id", "n",
+                                {q: q for q in rs.questions})
+        self.con = connect()
+        columns = ", ".join(f'"{h}" VARCHAR' for h in self.header)
+        self.con.execute(f'CREATE TABLE responses ("n" BIGINT, {columns})')
+        self.con.execute(to_sql(rs, "duckdb", view="screened", shape=self.shape))
+
+    def screen(self, rows: list[list[str]]) -> list[list[str]]:
+        self.con.execute("DELETE FROM responses")
+        marks = ", ".join("?" for _ in range(len(self.header) + 1))
+        if rows:
+            self.con.executemany(f"INSERT INTO responses VALUES ({marks})",
+                                 [[i + 1, *r] for i, r in enumerate(rows)])
+        got = self.con.execute('SELECT * FROM screened ORDER BY "row"').fetchall()
+        return [[as_text(v) for v in r] for r in got]
+
+
+@lru_cache(maxsize=None)
+def duck(name: str) -> Duck:
+    return Duck(ruleset(name))
+
+
+# Letters whose case folds differently in Python and SQL (see sql/compiler.py's docstring).
+SPECIAL_FOLDS = "".join(c for c in map(chr, range(0x3000)) if c.casefold() != c.lower()
+                        or len(c.lower()) != 1)
+odd_text = st.text(st.characters(blacklist_categories=("Cs",),
+                                 blacklist_characters="\x00" + SPECIAL_FOLDS), max_size=6)
+
+
+def cells_for(q: Question) -> list[str]:
+    """Cells an export holds for ``q``: valid forms in several cases, blanks, declines, and
+    invalid values."""
+    common = ["", "", " ", "declined", "Declined", "REFUSED", "decline", "??", "none"]
+    if q.type == "yesno":
+        return common + ["yes", "no", "Yes", "NO", "y", "N", "true", "False", "1", "0", "t",
+                         " yes ", "2", "yes"] * 2
+    if q.type == "choice":
+        out = [str(c.code) for c in q.choices] * 3
+        out += [c.label for c in q.choices] + [c.label.upper() for c in q.choices]
+        return common + out + ["9", "-1", "1.0"]
+    if q.type == "integer":
+        assert q.min is not None and q.max is not None
+        numbers = [str(n) for n in range(q.min, min(q.max, q.min + 12) + 1)] + [str(q.max)]
+        return common + numbers * 2 + [str(q.max + 1), str(q.min - 1), "12.0", "+3", "-0",
+                                       "1e2", "1_0", "3.5", "0012", "99999999999999999999",
+                                       "\u0661\u0662", "٣"]
+    if q.type == "multi":
+        codes = [str(c.code) for c in q.choices]
+        labels = [c.label for c in q.choices]
+        return common + codes + labels + [
+            "|".join(codes), " ; ".join(reversed(codes)), ",".join(codes[:2]),
+            codes[0] + "|bogus", "|", f"{codes[0]}||{codes[-1]}", labels[0].upper(),
+            f" {codes[0]} |\t{labels[-1]} ", "none of these", f"{codes[0]};none"]
+    return common + ["hello", "a, b", 'she said "no"', "NA"]
+
+
+@st.composite
+def cell(draw: Any, q: Question) -> str:
+    text = draw(st.sampled_from(cells_for(q)) | odd_text)
+    if draw(st.integers(0, 9)) == 0:  # whitespace Python's strip() removes
+        text = draw(st.sampled_from(WHITESPACE)) + text + draw(st.sampled_from(WHITESPACE))
+    return text
+
+
+@st.composite
+def rows_of(draw: Any, rs: Ruleset) -> list[list[str]]:
+    rows = []
+    for _ in range(draw(st.integers(1, 40))):
+        if draw(st.integers(0, 15)) == 0:
+            rows.append([""] * (len(rs.questions) + 1))
+            continue
+        rid = draw(st.sampled_from(["A1", "B-2", "", " c ", "x,y", 'q"t']))
+        rows.append([rid, *(draw(cell(q)) for q in rs.questions.values())])
+    return rows
+
+
+def assert_same(name: str, rows: list[list[str]]) -> None:
+    """DuckDB's query gives the Python batch output field by field, and each error-free row
+    what engine.screen gives."""
+    rs = ruleset(name)
+    db = duck(name)
+    want = python_batch(rs, db.header, rows)
+    got = db.screen(rows)
+    columns = want[0]
+    assert columns == result_columns(rs, db.shape)
+    assert len(got) == len(want) - 1
+    for w, g in zip(want[1:], got):
+        assert dict(zip(columns, g)) == dict(zip(columns, w))
+    for w, r in zip(want[1:], [r for r in rows if any(c.strip() for c in r)]):
+        fields = dict(zip(columns, w))
+        if fields["status"] != "ok":
+            continue
+        result = screen(rs, coerce_answers(rs, dict(zip(db.header[1:], r[1:]))))
+        assert fields["level"] == result.level
+        assert fields["flags"] == "|".join(result.flag_ids)
+        assert fields["crisis"] == ("true" if result.crisis else "false")
+        assert fields["possible_level"] == (result.possible_level or "")
+        assert fields["deciding_questions"] == "|".join(result.deciding)
+        assert fields["fired_rules"] == "|".join(r.id for r in result.fired)
+        assert fields["ignored_answers"] == "|".join(result.ignored)
+
+
+def examples(n: int) -> settings:
+    return settings(max_examples=n, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@examples(8)
+@given(data=st.data())
+def test_default_rule_set_in_duckdb_equals_the_engine(data: st.DataObject) -> None:
+    assert_same("default", data.draw(rows_of(ruleset("default"))))
+
+
+@examples(25)
+@given(data=st.data())
+def test_minimal_rule_set_in_duckdb_equals_the_engine(data: st.DataObject) -> None:
+    assert_same("minimal", data.draw(rows_of(ruleset("minimal"))))
+
+
+@examples(12)
+@given(data=st.data())
+def test_lanes_rule_set_in_duckdb_equals_the_engine(data: st.DataObject) -> None:
+    assert_same("lanes", data.draw(rows_of(ruleset("lanes"))))
+
+
+def test_crisis_skip_logic_and_declined_rows_in_duckdb() -> None:
+    """Fixed rows that reach each hard case: a crisis, a skip-logic drop behind it, a
+    declined safety answer (provisional, never read as no) and an invalid cell."""
+    rs = ruleset("minimal")
+    base = {q: "" for q in rs.questions}
+    rows = []
+    for change in ({"danger": "yes", "danger_plan": "yes"},
+                   {"danger": "no", "danger_plan": "yes"},
+                   {"danger": "declined"},
+                   {"danger": "no", "drinks": "ten"},
+                   {"danger": "no", "concerns": "cost;Time", "mood_1": "Most days"}):
+        rows.append(["R", *({**base, **change}[q] for q in rs.questions)])
+    assert_same("minimal", rows)
+    got = {r[0]: dict(zip(python_batch(rs, duck("minimal").header, [])[0], r))
+           for r in duck("minimal").screen(rows)}
+    assert got["1"]["crisis"] == "true"
+    assert got["2"]["ignored_answers"] == "danger_plan"
+    assert got["3"]["provisional"] == "true" and got["3"]["crisis"] == "false"
+    assert got["4"]["status"] == "error" and got["4"]["errors"] == "E401:drinks"
+
+
+def test_a_table_without_some_question_columns() -> None:
+    """Questions with no column are unanswered in every row, as in batch."""
+    rs = ruleset("minimal")
+    present = [q for q in rs.questions if q not in ("mood_2", "concerns")]
+    header = ["client", *present]
+    shape = TableShape({q: q for q in present}, "client", None, {q: q for q in present},
+                       (), "client")
+    con = connect()
+    con.execute("CREATE TABLE responses (" + ", ".join(f'"{h}" VARCHAR' for h in header)
+                + ")")
+    rows = [["A", *("yes" if q.startswith("danger") else "1" for q in present)],
+            ["B", *("no" if rs.questions[q].type == "yesno" else "" for q in present)]]
+    con.executemany(f"INSERT INTO responses VALUES ({', '.join('?' for _ in header)})", rows)
+    got = [[as_text(v) for v in r] for r in con.execute(to_sql(rs, "duckdb", shape=shape))
+           .fetchall()]
+    want = python_batch(rs, header, rows)
+    assert [w[1:] for w in want[1:]] == got
+
+
+@pytest.mark.parametrize("name", sorted(RULESETS))
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_every_dialect_parses_back(name: str, dialect: str) -> None:
+    text = to_sql(ruleset(name), dialect, table="intake.responses", view="intake.screened",
+                  pretty=False)
+    tree = sqlglot.parse_one(text, read=dialect)
+    assert isinstance(tree, sqlglot.exp.Create)
+    assert tree.find(sqlglot.exp.Select) is not None
+
+
+def test_a_construct_sql_cannot_hold_is_a_clear_error(tmp_path: Path) -> None:
+    text = (DATA / "minimal.yaml").read_text(encoding="utf-8")
+    marker = "rules:\n"
+    assert marker in text
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace(marker, marker + (
+        "  - id: odd_rule\n    title: Odd\n    when: \"count(concerns if danger else concerns)"
+        " > 1\"\n    min_level: high\n    reason: Test.\n    sources: [team-policy]\n"), 1),
+        encoding="utf-8")
+    rs = load_ruleset(bad)
+    with pytest.raises(SqlUnsupported) as err:
+        to_sql(rs, "duckdb")
+    assert "multiple-choice" in err.value.message
+    assert err.value.exit_code == 3
+
+
+def test_rules_sql_command(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(["rules", "sql", str(RULESETS["minimal"]), "--dialect", "trino", "--table",
+                "raw.intake", "--view", "raw.screened"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    tree = sqlglot.parse_one(out, read="trino")
+    assert tree.this.sql() == "raw.screened"
+    assert "raw.intake" in out
+    assert run(["rules", "sql", "--dialect", "oracle"]) == 2
+    assert tuple(d.value for d in Dialect) == DIALECTS
+    assert run(["rules", "sql", "--id-column", "danger", str(RULESETS["minimal"])]) == 2
+
+
+def test_rules_sql_view_runs_in_duckdb(capsys: pytest.CaptureFixture[str]) -> None:
+    """The printed view, run as printed, over a table with the template's header."""
+    rs = ruleset("minimal")
+    assert run(["rules", "sql", str(RULESETS["minimal"]), "--view", "screened"]) == 0
+    out, _ = capsys.readouterr()
+    con = connect()
+    con.execute("CREATE TABLE responses (" + ", ".join(
+        f'"{h}" VARCHAR' for h in ["id", *rs.questions]) + ")")
+    con.execute(out)
+    con.execute("INSERT INTO responses (id, danger, danger_plan) VALUES ('A', 'yes', 'yes')")
+    row = con.execute("SELECT id, status, crisis, ruleset_sha256 FROM screened").fetchall()
+    assert row == [("A", "ok", True, rs.content_hash)]
+
+
+def test_the_command_line_does_not_import_sql_libraries() -> None:
+    """sqlglot and duckdb load only for the SQL paths: --help and screen stay fast."""
+    code = ("import sys, iopscreen.cli, iopscreen.entry; "
+            "print(sorted(m for m in ('sqlglot', 'duckdb', 'pyspark') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_whitespace_is_what_python_strips() -> None:
+    assert WHITESPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
