@@ -89,6 +89,14 @@ class Decision:
                    tuple(f for f in flags if ruleset.flags[f].severity == "crisis"),
                    tuple(effects), tuple(ruleset.questions))
 
+    @property
+    def safety_questions(self) -> frozenset[str]:
+        """The questions behind a rule that raises a crisis flag: an answer to one of them
+        that skip logic drops needs a person's review (``safety_review`` in batch results)."""
+        crisis = set(self.crisis_flags)
+        return frozenset(q for rule in self.rules if crisis.intersection(rule.flags)
+                         for q in rule.behind)
+
     def decide(self, truths: Sequence[Any], unknown: Callable[[str], bool]) -> Verdict:
         """The verdict for the rule ``truths`` (True/False/None in rule order); ``unknown(q)``
         says whether question q is unanswered and applicable (a deciding question if behind a

@@ -75,8 +75,8 @@ def template_shape(ruleset: Ruleset, id_column: str = "id") -> TableShape:
 
 def result_columns(ruleset: Ruleset, shape: TableShape) -> list[str]:
     """The query's output columns, in order (those of ``batch --format csv``)."""
-    ours = ["status", "errors", "level", "crisis", "flags", "provisional", "possible_level",
-            "deciding_questions", "fired_rules", "misconceptions"]
+    ours = ["status", "errors", "level", "crisis", "safety_review", "flags", "provisional",
+            "possible_level", "deciding_questions", "fired_rules", "misconceptions"]
     for inst in ruleset.instruments:
         ours += [f"{inst.id}_score", f"{inst.id}_band"]
     ours += ["ignored_answers", "ruleset_id", "ruleset_version", "ruleset_sha256"]
@@ -381,7 +381,7 @@ class _Compiler:
         rs = self.ruleset
         for qid, q in rs.questions.items():
             self.parse_question(qid, q)
-        self.ignored: list[tuple[exp.Expression, str]] = []
+        self.ignored: list[tuple[exp.Expression, str]] = []  # (dropped by skip logic, id)
         self.not_applicable: dict[str, exp.Expression] = {}
         for qid, q in rs.questions.items():
             value, declined, _, members = self.raw[qid]
@@ -632,6 +632,8 @@ class _Compiler:
              if errors else _str("")),
             ("level", level_id(level)),
             ("crisis", _or(*(raised[f] for f in d.crisis_flags))),
+            ("safety_review", _or(*(dropped for dropped, qid in self.ignored
+                                    if qid in d.safety_questions))),
             ("flags", _joined([(raised[f], f) for f in d.flags])),
             ("provisional", provisional),
             ("possible_level", _case([(provisional, level_id(possible))])),
