@@ -367,6 +367,19 @@ def test_utf16_with_bom_and_tabs_is_read_as_excel_writes_it(
     assert list(csv.DictReader(io.StringIO(out)))[0]["fired_rules"] == "danger_no_plan"
 
 
+def test_utf16_named_but_without_its_bom_is_an_encoding_error(capsys: pytest.CaptureFixture[str],
+                                                             tmp_path: Path) -> None:
+    """The UTF-16 codec raises a plain UnicodeError (not a decode error) for a missing BOM: it
+    is a located bad-encoding problem, not an internal error (found by the fuzz suite)."""
+    data = tmp_path / "u.csv"
+    data.write_bytes("id,danger\nA,no\n".encode("utf-16-le"))
+    code, _, err = batch_cli(capsys, str(data), "--encoding", "utf-16")
+    assert code == 1 and "Traceback" not in err
+    assert f"{data}:1:1: error E414 bad-encoding" in err and "utf-16-le or utf-16-be" in err
+    code, out, _ = batch_cli(capsys, str(data), "--encoding", "utf-16-le")
+    assert code == 0 and out.count("\n") == 2
+
+
 def test_an_unknown_encoding_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = batch_cli(capsys, str(MESSY), "--encoding", "klingon")
     assert code == 2 and "unknown encoding 'klingon'" in err

@@ -110,12 +110,17 @@ def open_source(path: str, encoding: str | None, stdin: IO[bytes] | None = None)
     return Source(name, text, binary, codec, size, where)
 
 
-def encoding_error(source: Source, exc: UnicodeDecodeError, line_hint: int) -> AnswerError:
-    """The error for input that is not in ``source.encoding``, located as well as possible."""
+def encoding_error(source: Source, exc: UnicodeError, line_hint: int) -> AnswerError:
+    """The error for input that is not in ``source.encoding``, located as well as possible
+    (``exc`` may also be the UTF-16 codec's "does not start with BOM")."""
     line, col = (_locate_bad_bytes(source.path, source.encoding) if source.path else (0, 0))
     where = f"line {line}, column {col}" if line else f"near line {line_hint}"
     shown = "UTF-8" if source.encoding == "utf-8-sig" else source.encoding
-    bad = exc.object[exc.start:exc.start + 1].hex() if exc.object else ""
+    bad = (exc.object[exc.start:exc.start + 1].hex()
+           if isinstance(exc, UnicodeDecodeError) and exc.object else "")
+    if not isinstance(exc, UnicodeDecodeError) and "BOM" in str(exc):
+        where += ": it does not start with a byte-order mark; say which UTF-16 with --encoding " \
+                 "utf-16-le or utf-16-be"
     diag = Diagnostic(*E_ENCODING,
                       f"the file is not valid {shown}" + (f" (byte 0x{bad} at {where})"
                                                           if bad else f" ({where})"),
@@ -139,6 +144,8 @@ def _locate_bad_bytes(path: Path, codec: str) -> tuple[int, int]:
                 nl = head.rfind(b"\n")
                 col = (len(head) - nl) if nl >= 0 else (offset + len(head) - line_start + 1)
                 return line, col
+            except UnicodeError:  # UTF-16 without its BOM: the start is what is wrong
+                return line, 1
             line += block.count(b"\n")
             nl = block.rfind(b"\n")
             if nl >= 0:
