@@ -369,11 +369,17 @@ def test_reports_say_what_the_result_says(fmt: str) -> None:
     text = render_record(fmt, record, ruleset_for("iop-adult"))
     assert text.index("CRISIS - ACT NOW") < text.index("Recommendation" if fmt == "markdown"
                                                        else "Recommended level of care")
+    # Engagement notes meant for IOP (their rule-set 'levels') are not shown for inpatient.
+    iop_only = {r.id for r in ruleset_for("iop-adult").rules if r.levels == ("iop",)}
+    assert result["level"] == "inpatient"
     for needle in ("988", result["level_label"], result["ruleset"]["sha256"], "Screening aid",
                    *(f["label"] for f in result["flags"]),
-                   *(r["title"] for r in result["fired_rules"]),
+                   *(r["title"] for r in result["fired_rules"] if r["id"] not in iop_only),
                    *(s["band_label"] for s in result["scores"] if s["band_label"])):
         assert needle.replace("&", "&amp;") in text or needle in text, needle
+    hidden = [r["title"] for r in result["fired_rules"] if r["id"] in iop_only]
+    assert hidden and not [t for t in hidden if t in text]
+    assert "Final for the answers given" not in text and "Crisis: follow the crisis" in text
     severities = [f["severity"] for f in result["flags"]]
     positions = [text.index(f["label"]) for f in result["flags"]]
     assert severities[0] == "crisis" and positions == sorted(positions)
@@ -444,3 +450,13 @@ def test_rules_export_writes_a_file(capsys: pytest.CaptureFixture[str], tmp_path
 def test_rules_export_refuses_an_unknown_format(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["rules", "export", "--format", "xml"]) == 2
     assert "xml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html"])
+def test_a_record_of_an_interview_finished_early_lists_what_was_not_asked(fmt: str) -> None:
+    record = load_record("default-crisis")
+    record = {**record, "result": {**record["result"], "not_asked": ["phq9_9", "gad7_1"]}}
+    text = render_record(fmt, record, ruleset_for("iop-adult"))
+    assert "Not asked" in text and "phq9_9" in text and "gad7_1" in text
+    assert "finished early" in text
+    assert "continue the interview" not in text.lower()

@@ -304,3 +304,26 @@ def test_an_unwritable_output_is_refused_before_the_interview(home: Path) -> Non
     child.close()
     assert child.exitstatus == 2
     assert "cannot write the result" in (child.before or "")
+
+
+def test_the_talking_points_fit_the_level(home: Path, tmp_path: Path) -> None:
+    """An inpatient (crisis) result shows no IOP-only talking point, though cost was a concern."""
+    out = tmp_path / "inpatient.json"
+    transcript: list[str] = []
+
+    def reply(text: str, kind: str) -> str | None:
+        if "hesitant about a more intensive program" in text:
+            key = re.search(r"(\w) \[ \] (\x1b\[[0-9;]*m)*Cost or insurance", text)
+            assert key, text
+            return key.group(1) + "\r"
+        return None
+
+    child = spawn(home, "-o", str(out))
+    child.logfile_read = _Collector(transcript)
+    play(child, reply)
+    assert child.exitstatus == 0
+    data = json.loads(out.read_text())
+    assert data["level"] == "inpatient" and "cost" in data["answers"]["concerns"]
+    assert [m["id"] for m in data["misconceptions"]] == ["cost"]  # the result JSON keeps it
+    text = "".join(transcript)
+    assert "IOP also costs much less" not in text

@@ -351,6 +351,8 @@ def screen_command(
     save: bool = typer.Option(True, "--save/--no-save",
                               help="Save the finished screening in the record store."),
     db: Optional[Path] = DbOpt,
+    no_pager: bool = typer.Option(False, "--no-pager", help="Print the result's details "
+                                  "straight, never through $PAGER."),
 ) -> None:
     """Run the intake interview with a client and show the recommended level of care.
 
@@ -375,9 +377,15 @@ def screen_command(
     console = interview_console()
     prompter = TerminalPrompter(lambda text: console.print(text, markup=False),
                                 terminal=None if console.file is sys.stdout else console.file)
+    # Long details page through $PAGER (default less -R) on a terminal; PAGER=cat, --no-pager
+    # and a piped stdout print them straight.
+    pager = os.environ.get("PAGER", "less -R").strip() or "less -R"
+    if no_pager or not sys.stdout.isatty() or pager == "cat":
+        pager = None
     options = SessionOptions(client=client, counselor=counselor, output=output, resume=resume,
-                             draft_id=draft, save=save, db=db)
-    run_session(ruleset, options, prompter, console, load=load_ruleset)
+                             draft_id=draft, save=save, db=db, pager=pager)
+    run_session(ruleset, options, prompter, console, load=load_ruleset,
+                out=console if console.file is sys.stdout else make_console())
 
 
 def run(args: list[str] | None = None) -> int:

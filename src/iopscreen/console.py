@@ -93,21 +93,102 @@ def level_panel(screening: Screening, ruleset: Ruleset) -> Panel:
     head.append(f"{level.label.upper()}", style="bold reverse")
     body = Text(level.description, style="italic")
     status = Text(justify="center")
+    line = status_line(screening, ruleset)
     if screening.provisional:
-        possible = ruleset.level(screening.possible_level or screening.level)
-        status.append("PROVISIONAL", style="bold yellow")
-        if possible.id != level.id:
-            status.append(f": unanswered questions could raise this to {possible.label}.")
-        else:
-            status.append(": unanswered questions could add flags that need attention.")
+        head_word, rest = line.split(":", 1)
+        status.append(head_word, style="bold yellow")
+        status.append(":" + rest)
     elif screening.crisis:
         # Never "final": the protocol comes first and a clinician decides what follows.
-        status.append("CRISIS: follow the crisis protocol now; a clinician decides the next "
-                      "step.", style="bold")
+        status.append(line, style="bold")
     else:
-        status.append("Final for the answers given", style="bold green")
+        status.append(line.rstrip("."), style="bold green")
     return Panel(Group(head, Text(""), body, Text(""), status), box=box.HEAVY, expand=True,
                  padding=(1, 2))
+
+
+SUMMARY_REASONS = 5  # the summary fits a 24-line terminal at 80 columns
+
+
+def status_line(screening: Screening, ruleset: Ruleset) -> str:
+    """Final, provisional (and what it could become) or crisis: never "final" for a crisis."""
+    if screening.provisional:
+        possible = ruleset.level(screening.possible_level or screening.level)
+        if possible.id != screening.level:
+            return f"PROVISIONAL: unanswered questions could raise this to {possible.label}."
+        return "PROVISIONAL: unanswered questions could add flags that need attention."
+    if screening.crisis:
+        return "CRISIS: follow the crisis protocol now; a clinician decides the next step."
+    return "Final for the answers given."
+
+
+def render_summary(console: Console, screening: Screening, ruleset: Ruleset) -> None:
+    """The result at a glance (level, crisis, status, top reasons) in at most ~20 lines."""
+    level = ruleset.level(screening.level)
+    body = Text()
+    body.append("RECOMMENDED LEVEL: ", style="bold")
+    body.append(level.label.upper(), style="bold reverse")
+    if screening.crisis:
+        body.append("\n!!! CRISIS - follow the crisis protocol now", style="bold")
+        contacts = "; ".join(f"{r.name}: {r.contact}" for r in ruleset.crisis.resources[:2])
+        if contacts:
+            body.append(f" ({contacts})")
+    body.append("\n" + status_line(screening, ruleset),
+                style="bold" if screening.provisional or screening.crisis else "bold green")
+    if screening.flags:
+        body.append("\nFlags: " + "; ".join(f"{SEVERITY_MARK[f.severity]} {f.label}"
+                                            for f in screening.flags[:4]))
+        if len(screening.flags) > 4:
+            body.append(f"; +{len(screening.flags) - 4} more")
+    clinical = [r for r in screening.fired if r.category != "engagement"]
+    if clinical:
+        body.append("\nTop reasons:", style="bold")
+        ranked = sorted(clinical, key=lambda r: (-_rule_weight(r, ruleset), screening.fired.index(r)))
+        for r in ranked[:SUMMARY_REASONS]:
+            body.append(f"\n  * {_short(r.title, 70)}")
+        if len(clinical) > SUMMARY_REASONS:
+            body.append(f"\n  ... and {len(clinical) - SUMMARY_REASONS} more (in the details)")
+    if screening.not_asked:
+        body.append(f"\nNot asked: {len(screening.not_asked)} question(s) (finished early; "
+                    "listed in the details)")
+    console.print(Panel(body, title="Result", box=box.HEAVY, expand=True, padding=(0, 1)))
+
+
+def _rule_weight(rule: Any, ruleset: Ruleset) -> int:
+    """Crisis reasons first, then by the level they set."""
+    crisis = any(ruleset.flags[f].severity == "crisis" for f in rule.flags if f in ruleset.flags)
+    rank = ruleset.level(rule.min_level).rank if rule.min_level else -1
+    return (100 if crisis else 0) + rank
+
+
+def render_result(console: Console, screening: Screening, ruleset: Ruleset,
+                  answers: dict[str, Answer] | None = None, pager: str | None = None) -> None:
+    """The summary, then the details: through ``pager`` (a command line) when they are longer
+    than the screen, else printed straight."""
+    render_summary(console, screening, ruleset)
+    if pager is None:
+        render_screening(console, screening, ruleset, answers)
+        return
+    import io
+    import shlex
+    import subprocess
+
+    buffer = io.StringIO()
+    capture = Console(file=buffer, width=console.width, force_terminal=console.is_terminal,
+                      color_system=console.color_system, no_color=console.no_color,
+                      highlight=False, soft_wrap=False, emoji=False)
+    render_screening(capture, screening, ruleset, answers)
+    details = buffer.getvalue()
+    if details.count("\n") < console.height - 2:
+        console.file.write(details)
+        console.file.flush()
+        return
+    console.print(Text("Details follow in the pager (q to leave it)...", style="dim"))
+    try:
+        subprocess.run(shlex.split(pager), input=details, text=True, check=False)
+    except (OSError, ValueError):
+        console.file.write(details)  # no such pager: the details are printed instead
+        console.file.flush()
 
 
 def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
@@ -129,7 +210,7 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
         console.print()
 
     clinical = [r for r in screening.fired if r.category != "engagement"]
-    engagement = [r for r in screening.fired if r.category == "engagement"]
+    engagement, talking = shown_notes(screening, ruleset)
     _p(console, Text("WHY", style="bold underline"))
     if not clinical:
         lowest = ruleset.levels[0]
@@ -165,9 +246,9 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
             table.add_row(s.title, score, band)
         console.print(table)
 
-    if screening.misconceptions:
+    if talking:
         _p(console, Text("TALKING POINTS (the client's concerns)", style="bold underline"))
-        for m in screening.misconceptions:
+        for m in talking:
             _p(console, Text(f"  Concern: \"{m.myth}\"", style="bold"))
             _p(console, Text(f"    Say: {m.facts}"))
             _p(console, Text(f"    Source: {'; '.join(m.sources)}", style="dim"))
@@ -180,10 +261,9 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
         console.print()
 
     if screening.not_asked:
-        _p(console, Text("NOT ASKED (the interview was finished early)", style="bold underline"))
-        for qid in screening.not_asked:
-            text = ruleset.questions[qid].text if qid in ruleset.questions else ""
-            _p(console, Text(f"  - {qid}" + (f": {_short(text, 70)}" if text else "")))
+        _p(console, Text(f"NOT ASKED ({len(screening.not_asked)} questions: the interview was "
+                         "finished early)", style="bold underline"))
+        _p(console, Text("  " + ", ".join(screening.not_asked)))
         console.print()
 
     if screening.ignored:
@@ -192,6 +272,18 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
     _p(console, Text(f"Rule set: {ruleset.id} {ruleset.version} "
                        f"(sha256 {ruleset.content_hash[:12]})", style="dim"))
     console.print(Panel(Text(screening.disclaimer), title="Screening aid", box=box.ROUNDED))
+
+
+def shown_notes(screening: Screening, ruleset: Ruleset) -> tuple[list[Any], list[Any]]:
+    """The engagement notes and talking points to show: those whose rule-set ``levels`` include
+    the recommended level (the result itself keeps them all)."""
+    rules = {r.id: r for r in ruleset.rules}
+    miscs = {m.id: m for m in ruleset.misconceptions}
+    engagement = [r for r in screening.fired if r.category == "engagement"
+                  and (r.id not in rules or rules[r.id].shown_for(screening.level))]
+    talking = [m for m in screening.misconceptions
+               if m.id not in miscs or miscs[m.id].shown_for(screening.level)]
+    return engagement, talking
 
 
 def _print_rule(console: Console, rule, ruleset: Ruleset) -> None:  # type: ignore[no-untyped-def]

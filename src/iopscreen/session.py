@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from . import drafts
-from .console import crisis_banner, crisis_notice, render_screening
+from .console import crisis_banner, crisis_notice, render_result
 from .engine import Screening
 from .errors import Interrupted, UsageError
 from .files import write_private
@@ -30,6 +30,7 @@ class SessionOptions:
     draft_id: str | None = None
     save: bool = True
     db: Path | None = None
+    pager: str | None = None  # page long result details with this command (None: print them)
 
 
 def run_session(
@@ -39,8 +40,11 @@ def run_session(
     console: Console,
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     load: Callable[[str], Ruleset] | None = None,
+    out: Console | None = None,
 ) -> Screening:
-    """Run one interview to a result (or raise :class:`Interrupted` after keeping a draft)."""
+    """Run one interview to a result (or raise :class:`Interrupted` after keeping a draft).
+
+    The interview talks on ``console``; the result goes to ``out`` (default: the same)."""
     started = now()
     if options.resume or options.draft_id:
         draft = _choose_draft(options, prompter, console)
@@ -106,8 +110,12 @@ def run_session(
         console.print()
         console.print(Text(f"Interview finished early: {len(not_asked)} question(s) not asked "
                            "(listed in the result and the record).", style="bold"))
-    console.print()
-    render_screening(console, result, ruleset, interview.answers)
+    out = out or console
+    notes: list[Text] = []  # said after the result, so they stay in view
+
+    def show() -> None:
+        out.print()
+        render_result(out, result, ruleset, interview.answers, pager=options.pager)
 
     def write_output() -> None:
         if options.output is not None:
@@ -115,10 +123,11 @@ def run_session(
                     "completed": now().isoformat(timespec="seconds"), "draft_id": draft_id}
             write_private(options.output, json.dumps({**result.to_json(), "session": meta},
                                                      indent=2, ensure_ascii=False))
-            console.print(Text(f"Result written to {options.output} (owner-only file)."))
+            notes.append(Text(f"Result written to {options.output} (owner-only file)."))
 
+    # Saved before the result is shown (a pager can stay open a while), and before the draft
+    # goes: if the store fails, the draft is still there to resume.
     if options.save:
-        # Saved before the draft goes: if the store fails, the draft is still there to resume.
         from .store import StoreError, open_store, resolve_db_path, save_screening
 
         kept = (f"draft {draft_id} is kept: resume it with 'iopscreen screen --draft "
@@ -130,15 +139,23 @@ def run_session(
                                         client=client, counselor=counselor, source="interview")
         except StoreError as exc:
             write_output()
+            show()  # the counselor still sees the result of the interview
+            for line in notes:
+                console.print(line)
             raise StoreError(f"the screening was not saved: {exc.message}",
                              hint=f"{exc.hint}; {kept}" if exc.hint else kept) from None
         except KeyboardInterrupt:
             write_output()
+            for line in notes:
+                console.print(line)
             console.print(Text(f"Interrupted before the screening was saved; {kept}.",
                                style="bold"))
             raise Interrupted("interrupted while saving") from None
-        console.print(Text(f"Saved as record {record.id} (iopscreen records show {record.id})."))
+        notes.append(Text(f"Saved as record {record.id} (iopscreen records show {record.id})."))
     write_output()
+    show()
+    for line in notes:
+        console.print(line)
     drafts.delete_draft(draft_id)
     return result
 

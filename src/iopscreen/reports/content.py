@@ -106,6 +106,7 @@ class Report:
     engagement: tuple[Reason, ...]
     note: str
     ignored: tuple[str, ...]
+    not_asked: tuple[tuple[str, str], ...]  # an interview finished early: (id, question text)
     disclaimer: str
     ruleset_line: str
     ruleset_sha256: str
@@ -195,9 +196,13 @@ def collect(record: Mapping[str, Any], ruleset: Ruleset | None = None) -> Report
     fired = [_reason(r, labels) for r in result["fired_rules"]]
     clinical = tuple(r for r, raw in zip(fired, result["fired_rules"])
                      if raw["category"] != "engagement")
-    engagement = tuple(r for r, raw in zip(fired, result["fired_rules"])
-                       if raw["category"] == "engagement")
     level_id = result["level"]
+    # With the rule set, only the notes and talking points meant for this level (its 'levels').
+    shown_rules = {r.id: r.shown_for(level_id) for r in ruleset.rules} if ruleset else {}
+    shown_miscs = ({m.id: m.shown_for(level_id) for m in ruleset.misconceptions}
+                   if ruleset else {})
+    engagement = tuple(r for r, raw in zip(fired, result["fired_rules"])
+                       if raw["category"] == "engagement" and shown_rules.get(raw["id"], True))
     return Report(
         heading=f"Level-of-care screening: record {record['id']}",
         meta=_meta(record),
@@ -220,10 +225,12 @@ def collect(record: Mapping[str, Any], ruleset: Ruleset | None = None) -> Report
             for p in result["pending_rules"]),
         scores=tuple(_score(s) for s in result["scores"]),
         talking_points=tuple(TalkingPoint(m["myth"], m["facts"], tuple(m["sources"]))
-                             for m in result["misconceptions"]),
+                             for m in result["misconceptions"]
+                             if shown_miscs.get(m["id"], True)),
         engagement=engagement,
         note=str(record.get("note") or "").strip(),
         ignored=tuple(result["ignored_answers"]),
+        not_asked=tuple((q, labels.question(q)) for q in result.get("not_asked", ())),
         disclaimer=" ".join(str(result["disclaimer"]).split()),
         ruleset_line=f"{result['ruleset']['id']} {result['ruleset']['version']}",
         ruleset_sha256=str(result["ruleset"]["sha256"]),
@@ -258,9 +265,14 @@ def _crisis(result: Mapping[str, Any], ruleset: Ruleset | None) -> Crisis | None
                   tuple((r.name, r.contact) for r in ruleset.crisis.resources))
 
 
+CRISIS_STATUS = "Crisis: follow the crisis protocol now; a clinician decides the next step."
+
+
 def _status(result: Mapping[str, Any], labels: _Labels) -> str:
+    crisis = any(f["severity"] == "crisis" for f in result["flags"])
     if not result["provisional"]:
-        return "Final for the answers given."
+        # A crisis result is never called final: the protocol comes first.
+        return CRISIS_STATUS if crisis else "Final for the answers given."
     possible = result["possible_level"]
     if possible and possible != result["level"]:
         return (f"Provisional: unanswered or declined questions could raise this to "

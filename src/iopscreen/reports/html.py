@@ -44,6 +44,7 @@ code { font: .9em "Liberation Mono", "DejaVu Sans Mono", monospace; overflow-wra
 .level-label { font-size: 1.6rem; font-weight: bold; margin: .2rem 0; }
 .status { font-weight: bold; padding: .3rem .6rem; display: inline-block; margin-top: .5rem; }
 .final .status { color: var(--ok); border: 2px solid var(--ok); }
+.crisis-status .status { border: 2px solid var(--crisis); }
 .provisional .status { background: var(--warn-bg); border: 2px solid var(--review); }
 .flags { list-style: none; padding: 0; }
 .flags li { margin: .35rem 0; display: grid; grid-template-columns: 6.5rem 1fr; gap: .6rem;
@@ -107,7 +108,8 @@ def render_report(report: Report) -> str:
     out += ['<dl class="meta">', *(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in report.meta),
             "</dl>"]
 
-    kind = "provisional" if report.provisional else "final"
+    kind = ("provisional" if report.provisional else "crisis-status" if report.crisis
+            else "final")
     out += [f'<section class="level {kind}">',
             '<p class="kicker">Recommended level of care</p>',
             f'<p class="level-label">{e(report.level_label)} <code>{e(report.level_id)}</code></p>']
@@ -172,6 +174,10 @@ def render_report(report: Report) -> str:
     if report.note:
         out += ["<section>", "<h2>Counselor's note</h2>", f'<p class="note">{e(report.note)}</p>',
                 "</section>"]
+    if report.not_asked:
+        out += ["<section>", "<h2>Not asked</h2>",
+                f"<p>The interview was finished early; {len(report.not_asked)} question(s) were "
+                "not asked:</p>", *_questions(report.not_asked), "</section>"]
     if report.ignored:
         out.append('<p class="detail">Answers ignored because skip logic made the questions '
                    f"not applicable: {_codes(report.ignored)}.</p>")

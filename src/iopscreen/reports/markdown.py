@@ -80,6 +80,12 @@ def render_report(report: Report) -> str:
     if report.note:
         out += ["## Counselor's note", "", *_note(report.note), ""]
 
+    if report.not_asked:
+        out += ["## Not asked", "", f"The interview was finished early; "
+                f"{len(report.not_asked)} question(s) were not asked:", ""]
+        out += [f"- {code(q)}" + (f": {text(t)}" if t else "") for q, t in report.not_asked]
+        out.append("")
+
     if report.ignored:
         out += ["Answers ignored because skip logic made the questions not applicable: "
                 + ", ".join(code(q) for q in report.ignored) + ".", ""]

@@ -132,6 +132,7 @@ RULE_SPEC: Spec = {
     "min_level": OPTIONAL_TEXT,
     "flags": Field(LIST, each=str),
     "category": OPTIONAL_TEXT,
+    "levels": Field(LIST, each=str),  # engagement notes: the levels they are shown for
 }
 MISCONCEPTION_SPEC: Spec = {
     "id": REQUIRED_TEXT,
@@ -139,6 +140,7 @@ MISCONCEPTION_SPEC: Spec = {
     "facts": REQUIRED_TEXT,
     "when": Field(COND, True),
     "sources": IDS,
+    "levels": Field(LIST, each=str),  # the levels this talking point is shown for
 }
 CRISIS_SPEC: Spec = {"title": OPTIONAL_TEXT, "protocol": Field(LIST, each=str),
                      "resources": Field(LIST)}
@@ -958,12 +960,42 @@ class _Builder:
                 self.add("E213", "no-effect", f"rule '{body['id']}' has no effect", at,
                          "give it a 'min_level', 'flags', or both")
                 ok = False
+            category = body.get("category", "clinical")
+            levels = self.shown_levels(body, at)
+            if levels is None:
+                ok = False
+            elif levels and category != "engagement":
+                # A clinical reason is never hidden: only engagement notes may be level-bound.
+                self.add("E321", "levels-on-clinical-rule",
+                         f"rule '{body['id']}' has 'levels' but is a '{category}' rule", at
+                         + ("levels",), "only rules with 'category: engagement' may say the "
+                         "levels they are shown for; a clinical reason always shows", key=True)
+                ok = False
             when = self.condition(body["when"], at + ("when",), self.symbols)
             sources = self.source_refs(body, at)
             if ok and when is not None:
                 out.append(Rule(body["id"], body["title"], when, body["reason"].strip(),
-                                sources, level, tuple(flags), body.get("category", "clinical")))
+                                sources, level, tuple(flags), category, levels or ()))
         return tuple(out)
+
+    def shown_levels(self, body: dict[str, Any], at: Path) -> tuple[str, ...] | None:
+        """The ``levels:`` a talking point or engagement note is shown for (() = every
+        level); None after reporting an unknown level."""
+        level_ids = [lv.id for lv in self.levels]
+        levels = body.get("levels", [])
+        ok = True
+        for j, level in enumerate(levels):
+            if level not in level_ids:
+                ok = False
+                self.add("E211", "unknown-level", f"level '{level}' is not defined",
+                         at + ("levels", j), did_you_mean(level, level_ids)
+                         or "levels: " + ", ".join(level_ids))
+        if ok and "levels" in body and not levels:
+            self.add("E211", "unknown-level", "'levels' is empty", at + ("levels",),
+                     "list the levels it is shown for, or leave 'levels' out to show it for "
+                     "every level", key=True)
+            ok = False
+        return tuple(levels) if ok else None
 
     def build_misconceptions(self, raw: list[Any]) -> tuple[Misconception, ...]:
         out = []
@@ -971,14 +1003,15 @@ class _Builder:
         for i, item in enumerate(raw):
             at: Path = ("misconceptions", i)
             body = self.fields(item, at, MISCONCEPTION_SPEC, "a misconception")
-            if body is None or not all(k in body for k in MISCONCEPTION_SPEC):
+            if body is None or not all(k in body for k in MISCONCEPTION_SPEC if k != "levels"):
                 continue
             ok = self.check_id(body["id"], at + ("id",), seen, "misconception")
+            levels = self.shown_levels(body, at)
             when = self.condition(body["when"], at + ("when",), self.symbols)
             sources = self.source_refs(body, at)
-            if ok and when is not None:
+            if ok and levels is not None and when is not None:
                 out.append(Misconception(body["id"], body["myth"].strip(), body["facts"].strip(),
-                                         when, sources))
+                                         when, sources, levels))
         return tuple(out)
 
     def build_crisis(self, raw: Any) -> Crisis:

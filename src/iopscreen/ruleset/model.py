@@ -129,6 +129,10 @@ class Rule:
     min_level: str | None = None
     flags: tuple[str, ...] = ()
     category: str = "clinical"
+    levels: tuple[str, ...] = ()  # engagement notes only: shown for these levels (() = all)
+
+    def shown_for(self, level_id: str) -> bool:
+        return not self.levels or level_id in self.levels
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,10 @@ class Misconception:
     facts: str
     when: Condition
     sources: tuple[str, ...]
+    levels: tuple[str, ...] = ()  # shown for these levels only (() = every level)
+
+    def shown_for(self, level_id: str) -> bool:
+        return not self.levels or level_id in self.levels
 
 
 @dataclass(frozen=True)
