@@ -293,3 +293,23 @@ def test_evaluate_bad_answers_files_are_one_located_error(
     assert out == ""
     assert err.startswith(f"error: {path}") and message in err.splitlines()[0]
     assert "Traceback" not in err and "internal error" not in err
+
+
+@pytest.mark.parametrize("name, text, where", [
+    ("a.yaml", "danger: yes\ndanger_plan: yes\nmood_1: 2\ndanger_plan: no\n", " (lines 2, 4)"),
+    ("a.json", '{"answers": {"danger": "yes", "danger_plan": "yes", "danger_plan": "no"}}', ""),
+])
+def test_an_answer_given_twice_is_an_error_and_counts_as_unanswered(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, text: str,
+        where: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    code, out, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", str(path), "-f", "json")
+    assert code == 1
+    assert (f"{path}: error E407 repeated-answer: 'danger_plan' is answered more than "
+            f"once{where}") in err
+    data = json.loads(out)
+    # Neither the "yes" nor the later "no" is taken: the plan stays open, never read as "no".
+    assert "danger_plan" not in data["answers"] and data["provisional"]
+    assert "danger_plan" in data["deciding_questions"]
+    assert [e["code"] for e in data["errors"]] == ["E407"]

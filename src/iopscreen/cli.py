@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
-import yaml
 
 from . import __version__
 from .answers import read_answers
+from .answers_file import read_answers_file
 from .console import make_console, print_diagnostics, render_ruleset, render_screening
 from .engine import screen
 from .errors import AnswerError, Interrupted, IopscreenError, UsageError
@@ -228,53 +228,6 @@ def rules_sql(
     typer.echo(to_sql(ruleset, dialect.value, table=table, view=view, shape=shape), nl=False)
 
 
-ANSWERS_FILE_LIMIT = 1 << 20  # bytes: a whole interview's answers are a few kilobytes
-
-
-def read_answers_file(path: Path) -> dict[Any, Any]:
-    """Read a JSON or YAML answers file: a mapping of question id to value.
-
-    Raises :class:`UsageError` when it cannot be opened and :class:`AnswerError` (with the place,
-    never the content) when it is not text, too big, or not a mapping.
-    """
-    kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(ANSWERS_FILE_LIMIT + 1)
-    except FileNotFoundError:
-        raise UsageError(f"answers file '{path}' not found",
-                         hint="give a JSON or YAML file of question ids to answers") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read answers file '{path}': {exc.strerror or exc}") from None
-    if len(data) > ANSWERS_FILE_LIMIT:
-        raise AnswerError(f"{path}: the answers file is over {ANSWERS_FILE_LIMIT >> 20} MB",
-                          hint="an answers file holds one screening; for many use "
-                               "'iopscreen batch FILE.csv'")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise AnswerError(f"{path}: the answers file is not UTF-8 text (byte {exc.start + 1})",
-                          hint="save it as UTF-8") from None
-    try:
-        answers = json.loads(text) if kind == "JSON" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else (
-            f"{path}:{exc.lineno}:{exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(path))
-        raise AnswerError(f"{where}: the answers file is not valid {kind}",
-                          hint="check quotes, commas and indentation there") from None
-    except (ValueError, RecursionError):  # a number of thousands of digits; deep nesting
-        raise AnswerError(f"{path}: the answers file is not valid {kind} (a number too long or "
-                          "lists nested too deeply)",
-                          hint="an answer is one value, a list of choices, or 'declined'") from None
-    if isinstance(answers, dict) and isinstance(answers.get("answers"), dict):
-        answers = answers["answers"]
-    if not isinstance(answers, dict):
-        raise AnswerError(f"{path}: answers must be a mapping of question id to answer",
-                          hint='e.g. {"phq9_1": 2, "si_plan": "no"}')
-    return answers
-
-
 @app.command()
 def evaluate(
     answers: Path = typer.Option(..., "--answers", "-a", help="JSON or YAML file of answers."),
@@ -305,8 +258,9 @@ def evaluate(
     if output is not None:
         check_paths(str(answers), [("output", str(output))], force)
     ruleset = open_ruleset(ruleset_path)
-    raw = read_answers_file(answers)
-    typed, problems = read_answers(ruleset, raw, source=str(answers), show_values=show_values)
+    raw, problems = read_answers_file(answers)
+    typed, invalid = read_answers(ruleset, raw, source=str(answers), show_values=show_values)
+    problems += invalid
     result = screen(ruleset, typed)
     errors = [d for _, d in problems]
     data = {**result.to_json(), "errors": [

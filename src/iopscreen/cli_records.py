@@ -27,12 +27,12 @@ from .cli import (
     RulesetOpt,
     app,
     open_ruleset,
-    read_answers_file,
     store_notice,
 )
+from .answers_file import read_answers_file
 from .console import make_console, render_screening
 from .engine import Screening
-from .errors import UsageError
+from .errors import AnswerError, UsageError
 from .files import write_private
 from .progress import client_progress, sparkline
 from .ruleset.model import Flag, Level, Question, Ruleset
@@ -287,7 +287,10 @@ def records_amend(
     Example: iopscreen records amend 12 --answers fix.json --note "phq9_3 misheard"
     """
     ruleset = open_ruleset(ruleset_path)
-    changes = read_answers_file(answers)
+    changes, repeated = read_answers_file(answers)
+    if repeated:
+        raise AnswerError(f"{len(repeated)} invalid answer(s) in {answers}",
+                          diagnostics=[d for _, d in repeated])
     with _need(db) as store:
         before = store.get(record_id)
         new, dropped = rescreen(store, ruleset, record_id, changes, source=str(answers),
