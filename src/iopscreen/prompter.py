@@ -22,7 +22,8 @@ from prompt_toolkit.application import Application, get_app
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
-from prompt_toolkit.layout import FormattedTextControl, HSplit, Layout, Window
+from prompt_toolkit.filters import is_done
+from prompt_toolkit.layout import ConditionalContainer, FormattedTextControl, HSplit, Layout, Window
 from prompt_toolkit.output import create_output
 from prompt_toolkit.shortcuts import PromptSession
 from prompt_toolkit.styles import Style
@@ -52,6 +53,7 @@ class Row:
     label: str
     value: Any
     exclusive: bool = False  # multi: "None of these", which clears the other ticks
+    hang: int = 0  # wrapped lines start this far in (under the text after a "12. " number)
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,8 @@ class Menu:
             tick = ("[x] " if i in self.ticked else "[ ] ") if self.multi else ""
             key = f"{row.key:>{key_room}}  " if key_room else ""
             lead = f" {'>' if here else ' '} {key}{tick}"
-            lines = textwrap.wrap(row.label, max(width - len(lead), 20)) or [""]
+            lines = textwrap.wrap(row.label, max(width - len(lead), 20),
+                                  subsequent_indent=" " * row.hang) or [""]
             if here:
                 out.append(("[SetCursorPosition]", ""))
             style = "class:chosen" if here and not self.multi else ""
@@ -260,11 +263,14 @@ class Menu:
         if "input" not in self.io:
             flush_typeahead()
         rows = FormattedTextControl(self._lines, show_cursor=False, focusable=True)
+        # Once answered only the title line stays, with the answer (no blank lines below).
         layout = HSplit([
             Window(FormattedTextControl(self._title), dont_extend_height=True, wrap_lines=True),
-            Window(rows, wrap_lines=False, always_hide_cursor=True, dont_extend_height=True),
-            Window(FormattedTextControl(self._footer), dont_extend_height=True,
-                   wrap_lines=True),
+            ConditionalContainer(Window(rows, wrap_lines=False, always_hide_cursor=True,
+                                        dont_extend_height=True), filter=~is_done),
+            ConditionalContainer(Window(FormattedTextControl(self._footer),
+                                        dont_extend_height=True, wrap_lines=True),
+                                 filter=~is_done),
         ])
         app: Application[Any] = Application(
             layout=Layout(layout, focused_element=rows),
@@ -425,7 +431,8 @@ class TerminalPrompter:
 
     def review(self, items: Sequence[tuple[str, str, str]], missing: Sequence[str]) -> str:
         """Pick a question to change, or FINISH. ``items``: (qid, question text, answer)."""
-        rows = [Row("", f"{i:>2}. {' '.join(text.split())}  = {shown}", qid)
+        # Whole question texts, wrapped: the nine PHQ-9 items differ only at their ends.
+        rows = [Row("", f"{i:>2}. {' '.join(text.split())}  = {shown}", qid, hang=4)
                 for i, (qid, text, shown) in enumerate(items, 1)]
         if missing:
             actions = [Action("a", f"Answer the {len(missing)} required question(s) still "
