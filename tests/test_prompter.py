@@ -203,3 +203,24 @@ def test_hints_say_what_to_do() -> None:
             with pytest.raises(KeyboardInterrupt):
                 menu.run()
         assert menu.hint.startswith(hint)
+
+
+def test_keys_typed_before_a_prompt_are_thrown_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys pressed while a banner was on screen never reach the next prompt."""
+    import os
+    import pty
+    import select
+
+    from iopscreen.prompter import flush_typeahead
+
+    master, slave = pty.openpty()
+    try:
+        with open(slave, "r", closefd=False) as tty:
+            monkeypatch.setattr("sys.stdin", tty)
+            os.write(master, b"y\r")
+            assert select.select([slave], [], [], 5)[0]  # the keys are waiting to be read
+            flush_typeahead()
+            assert not select.select([slave], [], [], 0)[0]  # and now they are gone
+    finally:
+        os.close(master)
+        os.close(slave)

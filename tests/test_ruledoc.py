@@ -216,3 +216,10 @@ def test_text_and_code_helpers() -> None:
     assert code("a == 'b'") == "`a == 'b'`"
     assert code("x `y` z") == "``x `y` z``"
     assert code("`y`") == "`` `y` ``"
+
+
+def test_document_says_which_level_a_talking_point_or_note_is_shown_for(default_doc: str) -> None:
+    cost = default_doc[default_doc.index("IOP is usually not covered by insurance"):]
+    assert "and the recommended level is **Intensive outpatient program (IOP)**" in \
+        cost[:cost.index("- **Sources:**")]
+    assert default_doc.count("- **Note shown for:**") == 3  # the three engagement notes

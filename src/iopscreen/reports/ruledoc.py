@@ -508,6 +508,9 @@ class _Doc:
         if r.flags:
             items.append("- **Flags:** " + "; ".join(self.flag_ref(self.rs.flags[f])
                                                       for f in r.flags))
+        if r.levels:
+            items.append("- **Note shown for:** " + ", ".join(self.level_ref(lv)
+                                                              for lv in r.levels))
         items.append(f"- **Why:** {text(r.reason)}")
         if policy:
             items.append("- **Policy choice:** a threshold, time window or mapping to a level or "
@@ -529,7 +532,10 @@ class _Doc:
                 f"- **Id:** {code(m.id)}",
                 f"- **Myth:** {text(m.myth)}",
                 f"- **Facts to share:** {text(m.facts)}",
-                f"- **Shown when:** {code(m.when.text)}",
+                f"- **Shown when:** {code(m.when.text)}"
+                + (" and the recommended level is " + " or ".join(self.level_ref(lv)
+                                                                   for lv in m.levels)
+                   if m.levels else ""),
                 "- **Sources:**",
                 *self.source_items(m.sources),
             ]
