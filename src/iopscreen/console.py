@@ -379,6 +379,8 @@ def render_ruleset(console: Console, ruleset: Ruleset) -> None:
         if r.min_level:
             effect.append(f"min {r.min_level}")
         effect.extend(f"flag {f}" for f in r.flags)
+        if r.levels:
+            effect.append(f"note shown for {', '.join(r.levels)}")
         _p(console, Text(f"  {r.id}: {r.title} -> {', '.join(effect)}", style="bold"))
         _p(console, Text(f"    when: {r.when.text}"))
         _p(console, Text(f"    {r.reason}"))
@@ -388,7 +390,8 @@ def render_ruleset(console: Console, ruleset: Ruleset) -> None:
     if ruleset.misconceptions:
         _p(console, Text("MISCONCEPTIONS", style="bold underline"))
         for m in ruleset.misconceptions:
-            _p(console, Text(f"  {m.id} (when {m.when.text})", style="bold"))
+            shown = f"; shown for: {', '.join(m.levels)}" if m.levels else ""
+            _p(console, Text(f"  {m.id} (when {m.when.text}{shown})", style="bold"))
             _p(console, Text(f"    myth: {m.myth}"))
             _p(console, Text(f"    facts: {m.facts}"))
             _p(console, Text("    source: " + "; ".join(ruleset.sources[s].cite
