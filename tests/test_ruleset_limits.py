@@ -190,3 +190,15 @@ def test_the_shipped_rule_sets_are_well_within_the_limits() -> None:
                  Path(__file__).parents[1] / "rules" / "default.yaml"]:
         ruleset, problems = check_ruleset(path, tight)
         assert ruleset is not None, [d.render() for d in problems.errors]
+
+
+def test_a_tests_file_is_read_within_the_limits_too(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, MINIMAL)
+    tests = tmp_path / "rules.tests.yaml"
+    tests.write_bytes(b"cases:\n  - name: caf\xe9\n")
+    assert run(["rules", "test", str(path)]) == 3
+    assert "rules.tests.yaml:2:14: error E100 encoding: " in capsys.readouterr().err
+    tests.write_text("cases: " + "[" * 100_000, encoding="utf-8")
+    assert run(["rules", "test", str(path)]) == 3
+    assert "rules.tests.yaml:1:39: error E107 too-deep: " in capsys.readouterr().err

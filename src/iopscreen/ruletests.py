@@ -10,6 +10,8 @@ from .answers import coerce_answers
 from .engine import Screening, screen
 from .errors import AnswerError, Diagnostic, Problems, RulesetError, did_you_mean
 from .ruleset.model import Ruleset
+from .ruleset.limits import Limits
+from .ruleset.loader import read_source
 from .ruleset.yamlsource import read_yaml
 
 EXPECT_KEYS = (
@@ -38,13 +40,13 @@ def load_cases(path: Path, ruleset: Ruleset) -> list[tuple[str, int, dict[str, A
     Raises :class:`RulesetError` with every structural problem found.
     """
     problems = Problems(str(path))
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
+    if not path.exists():
         raise RulesetError(f"no test cases at '{path}'",
                            hint=f"create {path.name} beside the rule set (see "
-                                "docs/ruleset-format.md, 'Test cases')") from None
-    doc = read_yaml(text, problems)
+                                "docs/ruleset-format.md, 'Test cases')")
+    limits = Limits.from_env()
+    source = read_source(path, limits, problems)
+    doc = read_yaml(source[1], problems, limits) if source is not None else None
     problems.raise_if_errors()
     assert doc is not None
     data = doc.data

@@ -227,17 +227,27 @@ def _byte_position(raw: bytes, index: int) -> tuple[int, int]:
     return before.count(b"\n") + 1, col + 1
 
 
-def _check(path: FsPath, limits: Limits, problems: Problems) -> Ruleset | None:
+def read_source(path: FsPath, limits: Limits, problems: Problems) -> tuple[bytes, str] | None:
+    """The bytes and the text of a YAML file (a rule set or its tests), read within
+    ``limits.bytes``. Returns None with a located problem (too large, not UTF-8) in
+    ``problems``; raises :class:`RulesetError` when the file cannot be read at all."""
     raw = _read(path, limits, problems)
     if raw is None:
         return None
     try:
-        text = raw.decode("utf-8-sig")
+        return raw, raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         start = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
         problems.add("E100", "encoding", f"the file is not UTF-8 (byte {start:,} cannot be "
                      "read)", _byte_position(raw, start), "save the file as UTF-8")
         return None
+
+
+def _check(path: FsPath, limits: Limits, problems: Problems) -> Ruleset | None:
+    source = read_source(path, limits, problems)
+    if source is None:
+        return None
+    raw, text = source
     doc = read_yaml(text, problems, limits)
     if doc is None:
         return None
