@@ -302,3 +302,92 @@ def test_the_command_line_does_not_import_sql_libraries() -> None:
 
 def test_whitespace_is_what_python_strips() -> None:
     assert WHITESPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+# ------------------------------------------------------------------- batch --engine duckdb
+
+
+def clean_cells(q: Question) -> list[str]:
+    """Cells without quotes, delimiters or line breaks (what DuckDB takes), valid or not."""
+    return [c for c in cells_for(q) if not any(ch in c for ch in ',"\r\n')]
+
+
+def export(path: Path, rs: Ruleset, n: int, seed: int) -> Path:
+    import random
+
+    rnd = random.Random(seed)
+    options = {qid: clean_cells(q) for qid, q in rs.questions.items()}
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(",".join(["id", *rs.questions]) + "\n")
+        for i in range(n):
+            rid = rnd.choice([f"C{i}", f"C{i}", f"C{i}", "C7", "", " ", "=cmd"])
+            if rnd.random() < 0.02:
+                cells = [""] * len(rs.questions)
+            else:
+                cells = [rnd.choice(options[q]) for q in rs.questions]
+            handle.write(",".join([rid, *cells]) + "\n")
+    return path
+
+
+def both_engines(capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path,
+                 *args: str) -> dict[str, tuple[int, bytes, bytes, str]]:
+    runs = {}
+    for engine in ("python", "duckdb"):
+        folder = tmp_path / engine
+        folder.mkdir()
+        out, err = folder / "out", folder / "err"
+        code = run(["batch", str(data), "--no-progress", "-o", str(out), "-e", str(err),
+                    "--engine", engine, *args])
+        _, stderr = capsys.readouterr()
+        runs[engine] = (code, out.read_bytes() if out.exists() else b"",
+                        err.read_bytes() if err.exists() else b"",
+                        stderr.replace(str(folder), "<out>"))
+    return runs
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
+def test_duckdb_engine_writes_what_the_python_engine_writes(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, fmt: str) -> None:
+    """Same bytes out, same problems file, same summary and exit code; DuckDB really ran."""
+    data = export(tmp_path / "in.csv", ruleset("minimal"), 400, seed=len(fmt))
+    runs = both_engines(capsys, tmp_path, data, "-r", str(RULESETS["minimal"]), "-f", fmt)
+    assert "screened by the python engine" not in runs["duckdb"][3]
+    assert runs["duckdb"] == runs["python"]
+    assert runs["python"][0] == 1 and b"E40" in runs["python"][2]  # invalid cells reported
+
+
+def test_duckdb_engine_on_the_default_rule_set(capsys: pytest.CaptureFixture[str],
+                                               tmp_path: Path) -> None:
+    """A generated 10,000-row file of the default rule set, compared between the engines."""
+    data = export(tmp_path / "big.csv", ruleset("default"), 10_000, seed=14)
+    runs = both_engines(capsys, tmp_path, data, "--duckdb-threads", "2")
+    assert "screened by the python engine" not in runs["duckdb"][3]
+    assert runs["duckdb"] == runs["python"]
+    assert runs["duckdb"][1].count(b"\n") > 9_500
+
+
+def test_quoted_values_are_read_by_duckdb(capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text('id,danger,comment\n"A,1",yes,"said ""no"", twice"\n"",no,""\n',
+                    encoding="utf-8")
+    runs = both_engines(capsys, tmp_path, data, "-r", str(RULESETS["minimal"]))
+    assert "screened by the python engine" not in runs["duckdb"][3]
+    assert runs["duckdb"] == runs["python"]
+
+
+@pytest.mark.parametrize("text, reason", [
+    ('id,danger,comment\nA,yes,"a\nb"\n', "several lines"),
+    ("id,danger,comment\nA,yes\nB,no,x\n", "not read as the header says"),
+    ("id,danger,comment\nA,yes,x\n\nB,no,x\n", "blank lines"),
+    ('id,danger,comment\nA,yes, "x"\n', "quote inside"),
+])
+def test_inputs_duckdb_cannot_read_exactly_go_to_python(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, reason: str) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(text, encoding="utf-8")
+    runs = both_engines(capsys, tmp_path, data, "-r", str(RULESETS["minimal"]))
+    note = runs["duckdb"][3]
+    assert "screened by the python engine" in note and reason in note
+    assert runs["duckdb"][:3] == runs["python"][:3]
+    assert runs["duckdb"][3].endswith(runs["python"][3])

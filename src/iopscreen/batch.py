@@ -141,6 +141,20 @@ class Tally:
         self.errors += other.errors
         self.warnings += other.warnings
 
+    def screened(self, row: int, rid: str, level: int, errors: bool, provisional: bool,
+                 crisis: bool) -> None:
+        """Count one screened row (both engines count rows this way)."""
+        if errors:
+            self.error_rows += 1
+        else:
+            self.levels[level] += 1
+            if provisional:
+                self.provisional += 1
+        if crisis:
+            self.crisis += 1
+            if len(self.crisis_rows) < CRISIS_LISTED:
+                self.crisis_rows.append((row, rid, "row also has errors" if errors else ""))
+
     def count(self, problem: Problem) -> None:
         self.codes[problem.code] = self.codes.get(problem.code, 0) + 1
         if problem.level == ERROR:
@@ -418,7 +432,6 @@ class RowScreener:
         add = out.append
         problems: list[Problem] = []
         tally = Tally([0] * len(self.ruleset.levels))
-        levels = tally.levels
         ids: list[str] = []
         lines: list[int] | None = [] if reader is not None else None
         row = first_row - 1
@@ -473,17 +486,8 @@ class RowScreener:
                 if ignored:
                     self._not_asked(ignored, problems, tally, row, rid, lines, line_offset,
                                     first_row)
-                if errors:
-                    tally.error_rows += 1
-                else:
-                    levels[level] += 1
-                    if possible is not None:
-                        tally.provisional += 1
-                if flags & crisis_mask:
-                    tally.crisis += 1
-                    if len(tally.crisis_rows) < CRISIS_LISTED:
-                        tally.crisis_rows.append((row, rid, "row also has errors" if errors
-                                                  else ""))
+                tally.screened(row, rid, level, bool(errors), possible is not None,
+                               bool(flags & crisis_mask))
         except csv.Error as exc:
             raise MalformedCsv(line_offset + before + 1, str(exc)) from None
         tally.rows = len(out)

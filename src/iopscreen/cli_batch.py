@@ -30,6 +30,11 @@ from .ruleset.model import Ruleset
 PROBLEMS_SHOWN = 20  # problems listed on stderr; all of them go to --errors
 
 
+class Engine(str, Enum):
+    python = "python"
+    duckdb = "duckdb"
+
+
 class OutputFormat(str, Enum):
     csv = "csv"
     jsonl = "jsonl"
@@ -100,6 +105,15 @@ def batch_command(
                               "the record store (client = the row's id)."),
     counselor: str = typer.Option("", "--counselor", help="Counselor's name or id, for --save."),
     db: Optional[Path] = DbOpt,
+    engine: Engine = typer.Option(Engine.python, "--engine", help="python: the engine itself, "
+                                  "row by row; duckdb: the rule set's SQL on an embedded "
+                                  "DuckDB (inputs it cannot read exactly as python does, e.g. "
+                                  "with quoted values, go to python, with a note)."),
+    duckdb_memory: str = typer.Option("1GB", "--duckdb-memory", metavar="SIZE",
+                                      help="DuckDB's memory limit (it spills to disk above)."),
+    duckdb_threads: int = typer.Option(0, "--duckdb-threads", min=0, metavar="N",
+                                       show_default=False,
+                                       help="DuckDB's threads (default: one per core)."),
 ) -> None:
     """Screen every row of a CSV file of responses; one result row per input row.
 
@@ -152,7 +166,8 @@ def batch_command(
                 shown.append(problem)
 
         try:
-            tally = _run(ruleset, source, write, options, on_problem, no_progress)
+            tally = _run(ruleset, source, write, options, on_problem, no_progress,
+                         _duck_options(engine, duckdb_memory, duckdb_threads))
         except KeyboardInterrupt:
             kept = " and ".join(f"'{f.path}'" for f in (out_file, err_file) if f)
             make_console(stderr=True).print(
@@ -240,8 +255,29 @@ def _save(ruleset: Ruleset, input_file: str, encoding: Optional[str], options: B
               soft_wrap=True)
 
 
+def _duck_options(engine: Engine, memory: str, threads: int) -> Optional[object]:
+    """DuckDB's settings when ``engine`` is duckdb, else None."""
+    if engine is not Engine.duckdb:
+        return None
+    from .batch_duckdb import DuckOptions
+
+    return DuckOptions(memory or None, threads or None)
+
+
 def _run(ruleset: Ruleset, source: batch_input.Source, write: Callable[[str], object],
-         options: BatchOptions, on_problem: Callable[[Problem], None], no_progress: bool) -> Tally:
+         options: BatchOptions, on_problem: Callable[[Problem], None], no_progress: bool,
+         duck: Optional[object] = None) -> Tally:
+    if duck is not None:
+        from .batch_duckdb import Unsuitable, run_duckdb
+
+        err = make_console(stderr=True)
+        try:
+            return run_duckdb(ruleset, source, write, options, on_problem, duck,  # type: ignore[arg-type]
+                              on_layout=lambda layout: _print_layout_notes(
+                                  layout, source.name, err.print))
+        except Unsuitable as why:
+            err.print(f"note: --engine duckdb: {source.name} is screened by the python engine "
+                      f"({why.reason})", markup=False, soft_wrap=True)
     if no_progress or not sys.stderr.isatty():
         err = make_console(stderr=True)
         return batch.run_batch(ruleset, source, write, options, on_problem, on_layout=lambda

@@ -65,6 +65,7 @@ class TableShape:
     labels: dict[str, str] = field(default_factory=dict)
     other_columns: tuple[str, ...] = ()
     id_output: str = "id"
+    keep_blank: bool = False  # keep blank rows (a ``blank`` column in the numeric result)
 
 
 def template_shape(ruleset: Ruleset, id_column: str = "id") -> TableShape:
@@ -181,6 +182,17 @@ def _concat(parts: Sequence[exp.Expression]) -> exp.Expression:
     return exp.Concat(expressions=list(parts), safe=True)
 
 
+def _trim(x: exp.Expression) -> exp.Expression:
+    """``x`` without the whitespace Python's strip() removes. The trim itself is slow with so
+    many characters to remove (DuckDB: 6x a plain TRIM), so it runs only on a cell that starts
+    or ends with one of them."""
+    ws = _str(WHITESPACE)
+    edge = _or(*(exp.GT(this=exp.StrPosition(this=ws, substr=side(this=x, expression=exp.Literal
+                                                                 .number(1))),
+                        expression=exp.Literal.number(0)) for side in (exp.Left, exp.Right)))
+    return _case([(edge, exp.Trim(this=x, expression=ws, position="BOTH"))], x)
+
+
 def _strpos(text: exp.Expression, sub: str) -> exp.Expression:
     return exp.StrPosition(this=text, substr=_str(sub))
 
@@ -269,8 +281,7 @@ class _Compiler:
             raise SqlUnsupported(f"question '{qid}' has a yes/no choice code, which SQL "
                                  "cannot tell from a number", hint="quote the code")
         parser = AnswerParser(q)
-        trimmed = self.define(f"t{i}", exp.Trim(this=raw, expression=_str(WHITESPACE),
-                                                position="BOTH"))
+        trimmed = self.define(f"t{i}", _trim(raw))
         folded = self.define(f"f{i}", exp.Lower(this=trimmed))
         blank = _or(_is_null(trimmed), _eq(trimmed, _str("")))
         declined_keys = sorted(k for k, a in parser.table.items() if a.declined)
@@ -648,13 +659,32 @@ class _Compiler:
         out += [("ignored_answers", _joined(self.ignored)),
                 ("ruleset_id", _str(rs.id)), ("ruleset_version", _str(rs.version)),
                 ("ruleset_sha256", _str(rs.content_hash))]
+        # The same result as numbers, for batch's own writers (batch_duckdb.py): flag bit i
+        # is ruleset.flags' i-th flag, misconception bit k the k-th misconception.
+        order = list(rs.flags)
+
+        def mask(bits: Sequence[tuple[exp.Expression, int]]) -> exp.Expression:
+            return _plus([_case([(cond, exp.Literal.number(1 << bit))], exp.Literal.number(0))
+                          for cond, bit in bits])
+
+        named = dict(out)
+        self.machine = [(n, named[n]) for n in ("row", "id", "errors") if n in named] + [
+            ("level", level), ("flags", mask([(raised[f], order.index(f)) for f in d.flags])),
+            ("possible", _case([(provisional, possible)])),
+            ("deciding", named["deciding_questions"]), ("fired", named["fired_rules"]),
+            ("misconceptions", mask([(_is_true(m), k) for k, m in enumerate(self.miscs)])),
+            *((f"s{k}", named[f"{inst.id}_score"]) for k, inst in enumerate(rs.instruments)),
+            *((f"b{k}", named[f"{inst.id}_band"]) for k, inst in enumerate(rs.instruments)),
+            ("ignored", named["ignored_answers"]), ("review", named["safety_review"])]
         names = result_columns(rs, shape)
         return [(name, value) for name, (_, value) in zip(names, out)]
 
-    def query(self, table: exp.Expression) -> exp.Select:
-        """The whole query over ``table``."""
+    def query(self, table: exp.Expression, machine: bool = False) -> exp.Select:
+        """The whole query over ``table`` (``machine``: the numeric result, see result())."""
         self.build()
         outputs = self.result()
+        if machine:
+            outputs = self.machine
         shape = self.shape
         first = [exp.alias_(value, name, quoted=True) for name, value in self.inputs]
         if shape.id_column is not None:
@@ -663,9 +693,8 @@ class _Compiler:
             first.append(exp.alias_(_col(shape.row_column), "_row", quoted=True))
         cells = [_col(c) for c in ([shape.id_column] if shape.id_column else [])
                  + list(shape.questions.values()) + list(shape.other_columns)]
-        nonblank = _or(*(_not(_eq(exp.func("COALESCE", exp.Trim(
-            this=c, expression=_str(WHITESPACE), position="BOTH"), _str("")), _str("")))
-            for c in cells))
+        nonblank = _or(*(_not(_eq(exp.func("COALESCE", _trim(c), _str("")), _str("")))
+                         for c in cells))
         steps: dict[int, list[tuple[str, exp.Expression]]] = {}
         for name, value in self.defs:
             steps.setdefault(self.depth[name], []).append((name, value))
@@ -678,9 +707,14 @@ class _Compiler:
         for _, value in outputs:
             for c in value.find_all(exp.Column):
                 last_use[c.name] = final_depth
-        ctes = [("step0", exp.select(*first).from_(table).where(nonblank))]
+        if shape.keep_blank:
+            first.append(exp.alias_(_not(nonblank), "_blank", quoted=True))
+            last_use["_blank"] = final_depth
+            outputs = [*outputs, ("blank", _col("_blank"))]
+        start = exp.select(*first).from_(table)
+        ctes = [("step0", start if shape.keep_blank else start.where(nonblank))]
         carried = [name for name, _ in self.inputs] + [
-            n for n in ("_id", "_row") if n in last_use]
+            n for n in ("_id", "_row", "_blank") if n in last_use]
         for depth in sorted(steps):
             keep = [n for n in carried if last_use.get(n, 0) > depth]
             ctes.append((f"step{depth}", exp.select(*(_col(n) for n in keep), *(
@@ -695,12 +729,14 @@ class _Compiler:
 
 
 def screening_query(ruleset: Ruleset, shape: TableShape | None = None,
-                    table: str = "responses") -> exp.Select:
+                    table: str | exp.Expression = "responses", machine: bool = False
+                    ) -> exp.Select:
     """The sqlglot tree of the query that screens ``table`` (of the given ``shape``; default:
-    the template's header). Raises :class:`SqlUnsupported`."""
+    the template's header). ``machine``: level, flags and misconceptions as numbers (batch's
+    writers take them so). Raises :class:`SqlUnsupported`."""
     shape = shape or template_shape(ruleset)
     return _Compiler(ruleset, shape).query(exp.to_table(table) if isinstance(table, str)
-                                           else table)
+                                           else table, machine)
 
 
 def to_sql(ruleset: Ruleset, dialect: str, *, table: str = "responses",

@@ -1,0 +1,321 @@
+"""Batch screening on an embedded DuckDB: the rule set's SQL (:mod:`iopscreen.sql`) over the file.
+
+DuckDB reads the CSV (every column as text) and runs the screening query on all cores; this
+module turns its rows into the very rows, problems and counts the Python path gives, through the
+same encoders (:mod:`iopscreen.batch_output`). Both read the header the same way
+(:func:`iopscreen.batch_input.plan_layout`).
+
+DuckDB takes the input only where reading it cannot differ from Python's csv reader and every
+row's number and line are known: a UTF-8 file (not stdin) with no quote character after the
+header, no blank line, no lone CR, and the header's number of fields on every line. Anything else
+raises :class:`Unsuitable` before a byte is written, and the caller screens the file with the
+Python engine (which reports such rows as it always does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from . import batch_output
+from .answers import AnswerParser, InvalidAnswer
+from .batch import (
+    CRISIS_LISTED,
+    ERROR,
+    W_DUPLICATE_ID,
+    W_MISSING_ID,
+    W_NOT_ASKED,
+    WARNING,
+    BatchOptions,
+    Problem,
+    Tally,
+)
+from .batch_input import ID_NAMES, Layout, Source, plan_layout, sniff_delimiter
+from .errors import IopscreenError
+from .ruleset.model import Ruleset
+
+SCAN_BYTES = 1 << 24
+FETCH_ROWS = 20_000
+
+
+class Unsuitable(Exception):
+    """The input is not one DuckDB can read exactly as Python does; ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DuckOptions:
+    """DuckDB's resources: memory limit (e.g. '1GB'; None: DuckDB's default, 80% of RAM) and
+    threads (None: one per core)."""
+
+    memory_limit: str | None = None
+    threads: int | None = None
+
+
+def _check_text(path: Path, delimiter: str | None) -> tuple[str, int]:
+    """The header line and the number of line ends after it. Raises :class:`Unsuitable`."""
+    with open(path, "rb") as handle:
+        first = handle.readline()
+        try:
+            header = first.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise Unsuitable("its header is not UTF-8") from None
+        if '"' in header or "\0" in header or not header.endswith("\n") or not header.strip():
+            raise Unsuitable("its header has quotes, NUL characters or no line end")
+        if delimiter is None:
+            return header, 0
+        sep = delimiter.encode()
+        count = 0
+        tail = b"\n"
+        while block := handle.read(SCAN_BYTES):
+            data = tail + block
+            if block.count(b"\r") != data.count(b"\r\n") - (tail == b"\r"):
+                raise Unsuitable("it has a line ending in a lone CR")
+            if b"\n\n" in data or b"\n\r\n" in data:
+                raise Unsuitable("it has blank lines")
+            _check_quotes(data, sep)
+            count += block.count(b"\n")
+            tail = block[-1:]
+        ends_open = tail not in (b"\n", b"")
+    return header, count + ends_open
+
+
+def _check_quotes(data: bytes, sep: bytes) -> None:
+    """Raise :class:`Unsuitable` for a quote that neither starts nor ends a value nor is one of
+    a doubled pair (a"b, x "y", "x" z): DuckDB and Python's csv reader read those
+    differently. A quote that looks right but is not (an unclosed value, a value running over
+    lines) makes DuckDB reject the row or read fewer records than lines, which is caught
+    after."""
+    edges = (sep, b"\n", b"\r", b'"')
+    at = data.find(b'"', 1)
+    while 0 < at < len(data) - 1:
+        if data[at - 1:at] not in edges and data[at + 1:at + 2] not in edges:
+            raise Unsuitable("it has a quote inside a value")
+        at = data.find(b'"', at + 1)
+
+
+def run_duckdb(ruleset: Ruleset, source: Source, write: Callable[[str], object],
+               options: BatchOptions, on_problem: Callable[[Problem], None], duck: DuckOptions,
+               *, on_layout: Callable[[Layout], None] | None = None) -> Tally:
+    """Screen ``source`` with DuckDB; the same output, problems (in row order, repeated ids at
+    the end) and :class:`Tally` as :func:`iopscreen.batch.run_batch`.
+
+    Raises :class:`Unsuitable` (nothing written) when the input is not for DuckDB, and
+    :class:`IopscreenError` with DuckDB's message when it fails."""
+    if source.path is None:
+        raise Unsuitable("it is standard input")
+    if source.encoding != "utf-8-sig":
+        raise Unsuitable(f"it is read as {source.encoding}")
+    if options.show_values:
+        raise Unsuitable("--show-values shows cells DuckDB does not hand back")
+    header_line, _ = _check_text(source.path, None)
+    delimiter = options.delimiter or sniff_delimiter(header_line,
+                                                     [*ruleset.questions, *ID_NAMES])
+    _, lines = _check_text(source.path, delimiter)
+    header = header_line.rstrip("\r\n").split(delimiter)
+    try:
+        layout = plan_layout(header, ruleset, source.name, id_column=options.id_column,
+                             ignore_extra=options.ignore_extra,
+                             show_values=options.show_values)
+    except IopscreenError:
+        raise Unsuitable("its header has problems") from None
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover - a base dependency
+        raise Unsuitable("duckdb is not installed") from None
+    from .sql import TableShape, screening_query
+    from .sql.duck import connect
+
+    con = connect(duck.memory_limit, duck.threads)
+    try:
+        return _Screen(ruleset, layout, options, con, write, on_problem, on_layout).run(
+            source.path, delimiter, lines, TableShape, screening_query)
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "Conversion" in type(exc).__name__ or "Invalid Input" in message:
+            raise Unsuitable("DuckDB cannot read it as the header says") from None
+        raise IopscreenError(f"DuckDB failed: {message}",
+                             hint="rerun with --engine python") from None
+    finally:
+        con.close()
+
+
+class _Screen:
+    def __init__(self, ruleset: Ruleset, layout: Layout, options: BatchOptions, con: Any,
+                 write: Callable[[str], object], on_problem: Callable[[Problem], None],
+                 on_layout: Callable[[Layout], None] | None):
+        self.ruleset, self.layout, self.options, self.con = ruleset, layout, options, con
+        self.write, self.on_problem, self.on_layout = write, on_problem, on_layout
+
+    def run(self, path: Path, delimiter: str, lines: int, shape_type: Any,
+            screening_query: Any) -> Tally:
+        import sqlglot
+        from sqlglot import exp
+
+        rs, layout, con = self.ruleset, self.layout, self.con
+        columns = {f"k{i}": "VARCHAR" for i in range(len(layout.header))}
+        reader = exp.func("read_csv", exp.Literal.string(str(path)), *(
+            exp.EQ(this=exp.column(k), expression=v) for k, v in (
+                ("header", exp.true()), ("delim", exp.Literal.string(delimiter)),
+                ("quote", exp.Literal.string('"')), ("escape", exp.Literal.string('"')),
+                ("auto_detect", exp.false()), ("store_rejects", exp.true()),
+                ("strict_mode", exp.true()), ("null_padding", exp.false()),
+                ("encoding", exp.Literal.string("utf-8")),
+                ("columns", exp.Struct(expressions=[exp.PropertyEQ(
+                    this=exp.Literal.string(k), expression=exp.Literal.string(v))
+                    for k, v in columns.items()])))))
+        numbered = exp.select(exp.alias_(exp.Window(this=exp.func("row_number")), "_n",
+                                         quoted=True), exp.Star()).from_(reader)
+        table = exp.Subquery(this=numbered, alias=exp.TableAlias(
+            this=exp.to_identifier("responses")))
+        idc = layout.id_index
+        others = tuple(f"k{i}" for i in range(len(layout.header))
+                       if i != idc and i not in layout.question_index.values())
+        shape = shape_type({q: f"k{i}" for q, i in layout.question_index.items()},
+                           f"k{idc}" if idc is not None else None, "_n",
+                           {q: layout.column_name(i) for q, i in layout.question_index.items()},
+                           others, layout.id_name or "id", True)
+        query = screening_query(rs, shape, table, machine=True)
+        con.execute("CREATE TEMP TABLE screened AS " + query.sql("duckdb"))
+        # Each line must be one record (so a row's line is its number + 1), and none rejected
+        # (a row of the wrong length, a quote DuckDB reads otherwise).
+        if con.execute("SELECT count(*) FROM reject_errors").fetchone()[0]:
+            raise Unsuitable("some rows are not read as the header says (field count, quotes)")
+        read, blank = con.execute("SELECT count(*), count(*) FILTER (WHERE blank) FROM "
+                                  "screened").fetchone()
+        if read != lines:
+            raise Unsuitable("some values run over several lines")
+        if self.on_layout is not None:
+            self.on_layout(layout)
+        return self._write(read - blank, blank)
+
+    def _write(self, written: int, blank: int) -> Tally:
+        rs, layout = self.ruleset, self.layout
+        enc = batch_output.ENCODERS[self.options.fmt](rs, layout, self.options.raw_csv)
+        tally = Tally([0] * len(rs.levels))
+        tally.rows, tally.blank = written, blank
+        crisis_mask = enc.decoder.crisis_mask
+        nmisc = len(rs.misconceptions)
+        ninst = len(rs.instruments)
+        by_label = {layout.column_name(i): q for q, i in layout.question_index.items()}
+        messages = {q: _messages(rs, q) for q in rs.questions}
+        safety = frozenset(self._safety())
+        questions = rs.questions
+        has_id = layout.id_index is not None
+        json_array = isinstance(enc, batch_output.JsonEncoder)
+        self.write(enc.header())
+        problems: list[Problem] = []
+        cursor = self.con.execute('SELECT * EXCLUDE (blank) FROM screened WHERE NOT blank '
+                                  'ORDER BY "row"')
+        last = ""
+        while batch := cursor.fetchmany(FETCH_ROWS):
+            out = []
+            for r in batch:
+                row = r[0]
+                if has_id:
+                    rid = r[1] or ""
+                    rest = r[2:]
+                else:
+                    rid, rest = "", r[1:]
+                errors_text, level, flags, possible, deciding, fired, misc = rest[:7]
+                scores = rest[7:7 + 2 * ninst]
+                ignored_text, review = rest[7 + 2 * ninst:]
+                line = row + 1
+                if has_id and not rid.strip():
+                    self._problem(Problem(row, line, "", layout.id_name, WARNING,
+                                          *W_MISSING_ID, "the row has no id",
+                                          "fill in the id so the result can be matched to "
+                                          "the person"), tally, problems)
+                errors: tuple[tuple[str, str], ...] = ()
+                if errors_text:
+                    errors = tuple(tuple(e.split(":", 1)) for e in errors_text.split("|"))  # type: ignore[misc]
+                    for code, column in errors:
+                        name, message, hint = messages[by_label[column]][code]
+                        self._problem(Problem(row, line, rid, column, ERROR, code, name,
+                                              message, hint), tally, problems)
+                ignored = ignored_text.split("|") if ignored_text else []
+                values = [scores[k // 2 + (k % 2) * ninst] for k in range(2 * ninst)]
+                out.append(enc.row(row, rid, errors, level, flags,
+                                   fired.split("|") if fired else [], possible,
+                                   deciding.split("|") if deciding else (), values,
+                                   tuple(bool(misc >> k & 1) for k in range(nmisc)), ignored,
+                                   bool(review)))
+                for qid in ignored:
+                    when = questions[qid].ask_when
+                    assert when is not None
+                    self._problem(Problem(
+                        row, line, rid, layout.column_name(layout.question_index[qid]), WARNING,
+                        *W_NOT_ASKED, f"answered, but skip logic leaves this question out here "
+                        f"(it is asked when {when.text}), so the answer is not used",
+                        "check the source: the answer, or an earlier one that decides whether "
+                        "this question is asked, may be a slip"), tally, problems)
+                dropped = [q for q in ignored if q in safety]
+                if dropped:
+                    tally.dropped_safety += 1
+                    tally.review += 1
+                    if len(tally.review_rows) < CRISIS_LISTED:
+                        tally.review_rows.append((row, rid, "safety answer left out by skip "
+                                                  "logic: " + ", ".join(dropped)
+                                                  + "; check the source"))
+                tally.screened(row, rid, level, bool(errors), possible is not None,
+                               bool(flags & crisis_mask))
+            text = last + "".join(out)
+            if json_array:
+                text, last = text[:-2], text[-2:]
+            self.write(text)
+            for p in problems:
+                self.on_problem(p)
+            problems.clear()
+        if last:
+            self.write("\n")
+        self.write(enc.footer())
+        if has_id:
+            self._duplicates(tally)
+        return tally
+
+    def _safety(self) -> frozenset[str]:
+        from .engine import decision_for
+
+        return decision_for(self.ruleset).safety_questions
+
+    def _problem(self, problem: Problem, tally: Tally, problems: list[Problem]) -> None:
+        tally.count(problem)
+        problems.append(problem)
+
+    def _duplicates(self, tally: Tally) -> None:
+        """Warn about every repeated id, after the rows, as the Python path does."""
+        from .sql.compiler import WHITESPACE
+
+        column = self.layout.id_name
+        found = self.con.execute(
+            'SELECT "row", k, first FROM (SELECT "row", k, min("row") OVER (PARTITION BY k) '
+            'AS first FROM (SELECT "row", trim(coalesce("id", \'\'), ?) AS k FROM screened WHERE NOT blank)) '
+            "WHERE k <> '' AND \"row\" <> first ORDER BY \"row\"", [WHITESPACE])
+        while batch := found.fetchmany(FETCH_ROWS):
+            for row, key, first in batch:
+                problem = Problem(row, row + 1, key, column, WARNING, *W_DUPLICATE_ID,
+                                  f"id '{key}' is also on data row {first}",
+                                  "ids should be unique; both rows are screened")
+                tally.count(problem)
+                self.on_problem(problem)
+
+
+def _messages(ruleset: Ruleset, qid: str) -> dict[str, tuple[str, str, str]]:
+    """code -> (name, message, hint) of the problems a cell of question ``qid`` can have, as
+    its own :class:`AnswerParser` words them (asked with cells that can never be valid: a
+    control character is in no code or label, and a number above the maximum)."""
+    question = ruleset.questions[qid]
+    parser = AnswerParser(question)
+    out = {}
+    probes = ["\x01?"] + ([str(question.max + 1)] if question.max is not None else [])
+    for probe in probes:
+        try:
+            parser.parse(probe)
+        except InvalidAnswer as exc:
+            out[exc.code] = (exc.name, exc.message, exc.hint)
+    return out
+
