@@ -37,7 +37,7 @@ import tempfile
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from itertools import chain, compress, islice, repeat
-from operator import is_, itemgetter, not_
+from operator import attrgetter, is_, itemgetter, not_
 from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from . import lanes
@@ -511,13 +511,18 @@ class RowScreener:
         probe = idc if idc is not None else 0
         one_by_one: set[int] = set()
         given = records
+        short: list[int] = []  # short rows screened here, padded (exports drop empty ends)
         if any(map(ncols.__ne__, map(len, records))):
             wrong = list(compress(range(n), map(ncols.__ne__, map(len, records))))
-            one_by_one.update(wrong)
             records = list(records)
             dummy = [""] * ncols
             for i in wrong:
-                records[i] = dummy
+                if len(records[i]) < ncols:
+                    records[i] = fit_row(records[i], ncols)
+                    short.append(i)
+                else:
+                    one_by_one.add(i)
+                    records[i] = dummy
         probe_cells = list(map(itemgetter(probe), records))
         one_by_one.update(compress(range(n), map(not_, map(str.strip, probe_cells))))
         block = lanes.Block(n, plan.codes(records, ncols))
@@ -571,8 +576,12 @@ class RowScreener:
                                                                lf_words))
                             if i not in one_by_one), CRISIS_LISTED)
             tally.crisis_rows = [(first_row + i, rids[i], "") for i in first]
-        # The rows the lanes do not screen, one at a time, in order.
         problems: list[Problem] = []
+        for i in short:
+            if i not in one_by_one:
+                self._short_row(problems, tally, first_row + i, line_offset + 1 + i, rids[i],
+                                len(given[i]))
+        # The rows the lanes do not screen, one at a time, in order.
         if one_by_one:
             alone_tally = Tally([0] * len(self.ruleset.levels))
             for i in sorted(one_by_one):
@@ -586,6 +595,8 @@ class RowScreener:
             crisis_rows = sorted(tally.crisis_rows + alone_tally.crisis_rows)[:CRISIS_LISTED]
             tally.add(alone_tally)
             tally.crisis_rows = crisis_rows
+            if short:  # the short rows' warnings in row order among the others
+                problems.sort(key=attrgetter("row"))
         last = given[-1]
         open_end = bool(last) and last[-1].endswith(("\n", "\r"))
         return Chunk("".join(out), problems, tally, first_row, n,
@@ -662,11 +673,7 @@ class RowScreener:
                     tally.review_rows.append((row, rid, MALFORMED))
             return r, FAILED
         if len(r) < self.ncols:
-            self._problem(problems, tally, row, line, rid, "", WARNING, *W_SHORT_ROW,
-                          f"the row has {len(r)} field(s) but the header has {self.ncols}: "
-                          "the missing cells at its end are read as blank (unanswered)",
-                          "spreadsheet exports leave out empty cells at the end of a row; if "
-                          "a delimiter is missing inside the row instead, fix it")
+            self._short_row(problems, tally, row, line, rid, len(r))
             r = fit_row(r, self.ncols)
             rid = r[self.layout.id_index] if self.layout.id_index is not None else ""
         if self.layout.id_index is not None and not rid.strip():
@@ -674,6 +681,14 @@ class RowScreener:
                           *W_MISSING_ID, "the row has no id",
                           "fill in the id so the result can be matched to the person")
         return r, 0
+
+    def _short_row(self, problems: list[Problem], tally: Tally, row: int, line: int, rid: str,
+                   fields: int) -> None:
+        self._problem(problems, tally, row, line, rid, "", WARNING, *W_SHORT_ROW,
+                      f"the row has {fields} field(s) but the header has {self.ncols}: the "
+                      "missing cells at its end are read as blank (unanswered)",
+                      "spreadsheet exports leave out empty cells at the end of a row; if a "
+                      "delimiter is missing inside the row instead, fix it")
 
     def _possible_crisis(self, r: list[str]) -> int:
         """The crisis flags raised by any reading of a long record's cells as the columns
