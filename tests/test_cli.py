@@ -313,3 +313,20 @@ def test_an_answer_given_twice_is_an_error_and_counts_as_unanswered(
     assert "danger_plan" not in data["answers"] and data["provisional"]
     assert "danger_plan" in data["deciding_questions"]
     assert [e["code"] for e in data["errors"]] == ["E407"]
+
+
+def test_answers_beside_the_wrapper_still_count(capsys: pytest.CaptureFixture[str],
+                                                tmp_path: Path) -> None:
+    # Found by the fuzz suite: {"answers": {...}} made every other top-level key vanish, a
+    # crisis answer with it. Other keys (a result JSON's "level", "flags", ...) are ignored.
+    answers = write(tmp_path, "a.json", {"answers": {"mood_1": 2}, "danger": "yes",
+                                         "danger_plan": "yes", "level": "low"})
+    code, out, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", answers, "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["flags"][0]["id"] == "crisis" and data["answers"]["mood_1"] == 2
+    both = write(tmp_path, "b.json", {"answers": {"danger": "no"}, "danger": "yes"})
+    code, out, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", both, "-f", "json")
+    assert code == 1
+    assert "E407 repeated-answer: 'danger' is answered more than once" in err
+    assert "danger" not in json.loads(out)["answers"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import yaml
 
@@ -26,10 +26,12 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Problem = tuple[str, Diagnostic]  # (the key as it may be shown, the problem)
 
 
-def read_answers_file(path: Path) -> tuple[dict[Any, Any], list[Problem]]:
+def read_answers_file(path: Path, questions: Collection[str] = ()) -> tuple[dict[Any, Any],
+                                                                          list[Problem]]:
     """Read a JSON or YAML answers file: a mapping of question id to value, optionally wrapped
-    as ``{"answers": {...}}``. Returns the mapping without any question given more than once,
-    and an E407 problem for each of those.
+    as ``{"answers": {...}}`` (as a result JSON is). In a wrapped file the other top-level keys
+    are ignored, except those in ``questions``: an answer beside the wrapper still counts. Returns
+    the mapping without any question given more than once, and an E407 problem for each.
 
     Raises :class:`UsageError` when it cannot be opened and :class:`AnswerError` (with the place,
     never the content) when it is not text, too big, not valid, or not a mapping: then nothing
@@ -54,7 +56,7 @@ def read_answers_file(path: Path) -> tuple[dict[Any, Any], list[Problem]]:
         raise AnswerError(f"{path}: the answers file is not UTF-8 text (byte {exc.start + 1})",
                           hint=f"save it as UTF-8; {UNSCREENED}") from None
     try:
-        answers, repeated = _parse_json(text) if kind == "JSON" else _parse_yaml(text)
+        root, answers, repeated = _parse_json(text) if kind == "JSON" else _parse_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else (
@@ -70,6 +72,12 @@ def read_answers_file(path: Path) -> tuple[dict[Any, Any], list[Problem]]:
     if not isinstance(answers, dict):
         raise AnswerError(f"{path}: answers must be a mapping of question id to answer",
                           hint=f'e.g. {{"phq9_1": 2, "si_plan": "no"}}; {UNSCREENED}')
+    if answers is not root:  # wrapped: answers beside the wrapper are answers too
+        for key, value in root.items():
+            if key != "answers" and str(key) in questions:
+                if key in answers:
+                    repeated.setdefault(key, [])
+                answers[key] = value
     problems: list[Problem] = []
     for key, lines in repeated.items():
         answers.pop(key, None)
@@ -98,29 +106,31 @@ def _pairs(pairs: list[tuple[str, Any]]) -> _Object:
     return obj
 
 
-def _parse_json(text: str) -> tuple[Any, dict[Any, list[int]]]:
-    data = json.loads(text, object_pairs_hook=_pairs)
-    data = _unwrap(data)
-    return data, {k: [] for k in getattr(data, "repeated", ())}
+def _parse_json(text: str) -> tuple[Any, Any, dict[Any, list[int]]]:
+    """(the document, its answers mapping, repeated keys of that mapping)."""
+    root = json.loads(text, object_pairs_hook=_pairs)
+    data = _unwrap(root)
+    return root, data, {k: [] for k in getattr(data, "repeated", ())}
 
 
-def _parse_yaml(text: str) -> tuple[Any, dict[Any, list[int]]]:
+def _parse_yaml(text: str) -> tuple[Any, Any, dict[Any, list[int]]]:
+    """(the document, its answers mapping, repeated keys of that mapping with their lines)."""
     loader = _YAML_LOADER(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        root = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
-    if isinstance(node, yaml.MappingNode) and _unwrap(data) is not data:
+    data = _unwrap(root)
+    if isinstance(node, yaml.MappingNode) and data is not root:
         node = [v for k, v in node.value if isinstance(k, yaml.ScalarNode)
                 and k.value == "answers"][-1]  # the last one is the one kept
-    data = _unwrap(data)
     lines: dict[Any, list[int]] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, _ in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag.endswith(":str"):
                 lines.setdefault(key_node.value, []).append(key_node.start_mark.line + 1)
-    return data, {k: found for k, found in lines.items() if len(found) > 1}
+    return root, data, {k: found for k, found in lines.items() if len(found) > 1}
 
 
 def _unwrap(data: Any) -> Any:

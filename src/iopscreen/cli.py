@@ -258,7 +258,7 @@ def evaluate(
     if output is not None:
         check_paths(str(answers), [("output", str(output))], force)
     ruleset = open_ruleset(ruleset_path)
-    raw, problems = read_answers_file(answers)
+    raw, problems = read_answers_file(answers, ruleset.questions)
     typed, invalid = read_answers(ruleset, raw, source=str(answers), show_values=show_values)
     problems += invalid
     result = screen(ruleset, typed)

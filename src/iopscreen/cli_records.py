@@ -287,7 +287,7 @@ def records_amend(
     Example: iopscreen records amend 12 --answers fix.json --note "phq9_3 misheard"
     """
     ruleset = open_ruleset(ruleset_path)
-    changes, repeated = read_answers_file(answers)
+    changes, repeated = read_answers_file(answers, ruleset.questions)
     if repeated:
         raise AnswerError(f"{len(repeated)} invalid answer(s) in {answers}",
                           diagnostics=[d for _, d in repeated])
