@@ -17,7 +17,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import yaml
@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import iopscreen.cli as cli_module
+from iopscreen.answers import AnswerParser, InvalidAnswer
 from iopscreen.ruleset import default_ruleset_path, load_ruleset
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
@@ -80,9 +81,22 @@ junk_key = st.one_of(
 ).filter(lambda k: SECRET not in k and k not in SAFETY)
 
 
-def safety_value(category: str) -> st.SearchStrategy[Any]:
+def unreadable(qid: str) -> Callable[[Any], bool]:
+    """Whether a value is not an answer to ``qid`` (random values include valid ones: a
+    random False is a "no", not an invalid answer)."""
+    parser = AnswerParser(RULES.questions[qid])
+
+    def check(value: Any) -> bool:
+        try:
+            return parser.parse(value) is None
+        except InvalidAnswer:
+            return True
+    return check
+
+
+def safety_value(qid: str, category: str) -> st.SearchStrategy[Any]:
     return {"yes": st.sampled_from(YES), "no": st.sampled_from(NO),
-            "declined": st.sampled_from(DECLINED), "invalid": values,
+            "declined": st.sampled_from(DECLINED), "invalid": values.filter(unreadable(qid)),
             "phq_positive": st.sampled_from(PHQ_POSITIVE),
             "phq_other": st.sampled_from(PHQ_OTHER)}[category]
 
@@ -104,7 +118,7 @@ def answers_mapping(draw: st.DrawFn) -> tuple[dict[Any, Any], bool]:
                  if qid == "phq9_9" else ["absent", "yes", "no", "declined", "invalid"])
         category[qid] = draw(st.sampled_from(kinds))
         if category[qid] != "absent":
-            answers[qid] = draw(safety_value(category[qid]))
+            answers[qid] = draw(safety_value(qid, category[qid]))
     return answers, crisis_expected(category)
 
 
@@ -228,6 +242,7 @@ def flagged(out: str, fmt: str) -> bool:
 
 @FUZZ
 @given(answers_file(), st.sampled_from(["json", "text"]))
+@example(("a.yaml", b"answers: {}\nsi_behaviour_recent: 'yes'\n", True, {}), "json")
 @example(("a.json", json.dumps({"si_intent": "yes", "phq9_1": "Zq000001",
                                  "si_active_thoughts": [[["x"]]], "age": 10**4000}).encode(),
           True, {}), "text")
