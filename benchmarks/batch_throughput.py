@@ -21,6 +21,7 @@ import csv
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,10 +96,13 @@ def bare_csv_pass(path: Path) -> tuple[float, int]:
     return time.perf_counter() - start, rows - 1
 
 
-def batch_run(path: Path, out: Path, jobs: int | None) -> tuple[float, int, int]:
-    """(seconds, exit code, peak RSS in KiB of the largest process) of `iopscreen batch`."""
+def batch_run(path: Path, out: Path, jobs: int | None,
+              engine: str = "python") -> tuple[float, int, int, bool]:
+    """(seconds, exit code, peak RSS in KiB of the largest process, whether the engine asked
+    for screened the file itself) of `iopscreen batch --engine ENGINE`."""
     command = [str(Path(sys.executable).parent / "iopscreen"), "batch", str(path), "-o", str(out),
-               "--force", "--no-progress"] + (["--jobs", str(jobs)] if jobs else [])
+               "--force", "--no-progress", "--engine", engine] + (
+                   ["--jobs", str(jobs)] if jobs else [])
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert child.stderr is not None
@@ -108,18 +112,23 @@ def batch_run(path: Path, out: Path, jobs: int | None) -> tuple[float, int, int]
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode not in (0, 1):
         sys.stderr.write(err.decode("utf-8", "replace"))
-    return elapsed, child.returncode, usage.ru_maxrss
+    return (elapsed, child.returncode, usage.ru_maxrss,
+            b"screened by the python engine" not in err)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("n", nargs="?", type=int, default=1_000_000, help="rows (default 1,000,000)")
     ap.add_argument("--jobs", type=int, default=None, help="passed to iopscreen batch --jobs")
-    ap.add_argument("--repeat", type=int, default=1, help="time each R times, show the best")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="time each R times, interleaved; show the median (default 3)")
+    ap.add_argument("--engine", action="append", choices=("python", "duckdb"), default=None,
+                    help="batch engine to time (repeat the option for several; default python)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the files in this folder")
     ap.add_argument("--data", type=Path, default=None,
                     help="time this CSV (e.g. one kept earlier) instead of generating rows")
     args = ap.parse_args()
+    engines = args.engine or ["python"]
 
     ruleset = load_ruleset(default_ruleset_path())
     work = Path(tempfile.mkdtemp(prefix="iopscreen-bench-"))
@@ -132,18 +141,31 @@ def main() -> None:
                 writer.writerow(header)
                 writer.writerows(rows)
         size = data.stat().st_size
-        bare, n = min(bare_csv_pass(data) for _ in range(args.repeat))
+        # Interleaved (bare, engine, engine, bare, ...) so a change in the machine's load
+        # touches every contender alike; the median of each is reported.
+        bares: list[float] = []
+        runs: dict[str, list[tuple[float, int, int, bool]]] = {e: [] for e in engines}
+        n = 0
+        for _ in range(args.repeat):
+            took, n = bare_csv_pass(data)
+            bares.append(took)
+            for engine in engines:
+                runs[engine].append(batch_run(data, out, args.jobs, engine))
+        bare = statistics.median(bares)
         print(f"{n:,} rows, {size / 1e6:.0f} MB; rule set {ruleset.id} {ruleset.version}; "
-              f"{os.cpu_count()} CPU(s)")
-        took, code, peak_kib = min(batch_run(data, out, args.jobs) for _ in range(args.repeat))
+              f"{os.cpu_count()} CPU(s); median of {args.repeat}, interleaved")
+        print(f"bare csv.reader pass : {bare:7.2f} s  {n / bare:>12,.0f} rows/s")
         with open(out, newline="", encoding="utf-8") as handle:
             written = sum(1 for _ in handle) - 1
-        print(f"bare csv.reader pass : {bare:7.2f} s  {n / bare:>12,.0f} rows/s")
-        print(f"iopscreen batch      : {took:7.2f} s  {n / took:>12,.0f} rows/s  "
-              f"(subprocess, exit {code}, {written:,} result rows)")
-        print(f"ratio batch / bare   : {took / bare:7.2f}x   (target <= 3x)")
-        print(f"peak memory (RSS)    : {peak_kib / 1024:7.1f} MB (largest batch process; "
-              f"target < 100 MB)")
+        for engine in engines:
+            took = statistics.median(r[0] for r in runs[engine])
+            peak = max(r[2] for r in runs[engine])
+            codes = sorted({r[1] for r in runs[engine]})
+            own = "" if all(r[3] for r in runs[engine]) else " (fell back to python!)"
+            print(f"batch --engine {engine:7}: {took:7.2f} s  {n / took:>12,.0f} rows/s  "
+                  f"ratio {took / bare:5.2f}x the bare pass, peak RSS {peak / 1024:6.1f} MB, "
+                  f"exit {codes}{own}")
+        print(f"({written:,} result rows in the last output)")
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
             if args.data is None:
