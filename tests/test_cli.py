@@ -330,3 +330,21 @@ def test_answers_beside_the_wrapper_still_count(capsys: pytest.CaptureFixture[st
     assert code == 1
     assert "E407 repeated-answer: 'danger' is answered more than once" in err
     assert "danger" not in json.loads(out)["answers"]
+
+
+def test_evaluate_flags_a_safety_answer_that_skip_logic_dropped(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Intent answered 'yes' after active thoughts 'no': skip logic drops the intent answer, so
+    the result cannot show the crisis it may hold; evaluate says so and exits 1, as batch does."""
+    answers = write(tmp_path, "a.json", {"si_wish_dead": "yes", "si_active_thoughts": "no",
+                                         "si_intent": "yes"})
+    code, out, err = cli(capsys, "evaluate", "-a", answers, "--format", "json")
+    data = json.loads(out)
+    assert code == 1 and data["safety_review"] is True and data["ignored_answers"] == ["si_intent"]
+    assert "SAFETY REVIEW" in err and "si_intent" in err and "--allow-dropped-safety" in err
+    code, out, err = cli(capsys, "evaluate", "-a", answers, "--allow-dropped-safety")
+    assert code == 0 and "SAFETY REVIEW" in err
+    # with nothing dropped there is nothing to review
+    answers = write(tmp_path, "b.json", {"si_wish_dead": "no", "si_active_thoughts": "no"})
+    code, out, err = cli(capsys, "evaluate", "-a", answers, "--format", "json")
+    assert code == 0 and json.loads(out)["safety_review"] is False and "SAFETY REVIEW" not in err

@@ -24,7 +24,7 @@ from . import __version__
 from .answers import read_answers
 from .answers_file import read_answers_file
 from .console import make_console, print_diagnostics, render_ruleset, render_screening
-from .engine import screen
+from .engine import decision_for, screen
 from .errors import AnswerError, Interrupted, IopscreenError, UsageError
 from .ruleset import check_ruleset, default_ruleset_path, load_ruleset, tests_path_for
 from .ruleset.model import Ruleset
@@ -245,6 +245,9 @@ def evaluate(
                                help="Pseudonymous client reference, for --save."),
     counselor: str = typer.Option("", "--counselor", help="Counselor's name or id, for --save."),
     db: Optional[Path] = DbOpt,
+    allow_dropped_safety: bool = typer.Option(
+        False, "--allow-dropped-safety",
+        help="Exit 0 although skip logic left out an answer behind a crisis rule."),
 ) -> None:
     """Screen a file of answers without prompts and print the recommendation with its reasons.
     Invalid answers are listed as errors (exit 1) and the others are still screened, so a crisis
@@ -263,7 +266,9 @@ def evaluate(
     problems += invalid
     result = screen(ruleset, typed)
     errors = [d for _, d in problems]
-    data = {**result.to_json(), "errors": [
+    safety = decision_for(ruleset).safety_questions
+    dropped = [qid for qid in result.ignored if qid in safety]
+    data = {**result.to_json(), "safety_review": bool(dropped), "errors": [
         {"code": d.code, "name": d.name, "question": key, "message": d.message, "hint": d.hint}
         for key, d in problems]}
     if fmt is Format.json:
@@ -281,6 +286,13 @@ def evaluate(
                   + ("; not saved: fix them and rerun with --save" if save else ""),
                   markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_DATA)
+    if dropped:
+        err.print(f"!!! SAFETY REVIEW: {answers}: a safety answer was left out by skip logic "
+                  f"({', '.join(dropped)}): it may hold a crisis the result does not "
+                  "show; check it with the client or the source"
+                  + ("" if allow_dropped_safety else
+                     " (exit code 1; --allow-dropped-safety accepts it)"),
+                  markup=False, soft_wrap=True)
     if save:
         from .store import open_store, resolve_db_path, save_screening_once, utc_now
 
@@ -290,6 +302,8 @@ def evaluate(
         err.print(f"Saved as record {record.id} in {store.path}." if new else
                   f"Already saved as record {record.id} in {store.path} (same client, rule "
                   "set and answers): nothing new saved.", markup=False, soft_wrap=True)
+    if dropped and not allow_dropped_safety:
+        raise typer.Exit(EXIT_DATA)
 
 
 @app.command("screen")
