@@ -57,6 +57,7 @@ HINT = re.compile(r"^  hint: \S.*$")
 SUMMARY = re.compile(r"^.+: \d+ error\(s\), \d+ warning\(s\)$")
 OK = re.compile(r"^.+: ok \(.*\)$")
 
+OVERFLOW = "drinks" + " * 1e15" * 21 + " > 1"  # past 1e308 while it runs: inf, still compared
 HOSTILE_CONDITIONS = [
     "__import__('os')", "__import__('os').system('true')", "().__class__",
     "().__class__.__bases__[0].__subclasses__()", "9**9**9", "10**10**10", "1e999", "-1e999",
@@ -69,6 +70,9 @@ HOSTILE_CONDITIONS = [
     "1 if True else 1e999", "(x := 1)", "*a", "{1: 2}", "{1, 2}", "...", "None", "b'x' == 1",
     "1j == 1", "'' in ''", "[] == []", "[[1]] == [[1]]", "count() > 0", "coalesce(1, 2, 3)",
     "answered(1)", "declined('x')", "min() > 1", "1 < 2 < 3 < 4 < 5", "1 / 0 > 0", "True + 1",
+    # well typed, so only the number check stands between them and a rule that fails to run
+    "drinks < 1e999", "mood > -1e999 or danger", "drinks in [1e999, 1]", "drinks > 1e-400",
+    "drinks < 99999999999999999999", "drinks == -0.0", OVERFLOW,
 ]
 HOSTILE_YAML = [
     "x: &a [lol, lol, lol]\ny: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
@@ -141,7 +145,12 @@ def answers_for(ruleset: Ruleset) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def check_evaluate(path: Path, ruleset: Ruleset, data: st.DataObject, workdir: Path) -> None:
-    answers = data.draw(answers_for(ruleset), label="answers")
+    evaluate(path, data.draw(answers_for(ruleset), label="answers"), workdir)
+
+
+def evaluate(path: Path, answers: dict[str, Any], workdir: Path) -> None:
+    """``evaluate`` on ``answers``: a screening (exit 0, or 1 for an invalid answer), never an
+    internal error."""
     answers_path = workdir / "answers.json"
     answers_path.write_text(json.dumps(answers), encoding="utf-8")
     code, out, err = cli("evaluate", "-a", str(answers_path), "-r", str(path), "-f", "json")
@@ -296,6 +305,15 @@ def test_every_hostile_condition_is_refused(condition: str, workdir: Path) -> No
     data["rules"][0]["when"] = condition
     path = workdir / "hostile.yaml"
     path.write_text(dump(data), encoding="utf-8")
-    harmless = {"-0.0 == 0", "1 < 2 < 3 < 4 < 5", "1 / 0 > 0"}
+    harmless = {"-0.0 == 0", "1 < 2 < 3 < 4 < 5", "1 / 0 > 0", "drinks == -0.0", OVERFLOW}
     ruleset = check_validate(path)
     assert (ruleset is not None) == (condition in harmless), condition
+    if ruleset is not None:
+        for answers in ({}, ANSWERS):
+            evaluate(path, answers, workdir)
+
+
+# every question of tests/data/minimal.yaml answered (drinks large: overflow is harmless)
+ANSWERS = {"danger": "yes", "danger_plan": "no", "mood_1": 2, "mood_2": 1, "mood_3": 0,
+           "trauma": "yes", "tr_1": "yes", "tr_2": "no", "sex": "male", "drinks": 100,
+           "concerns": ["cost"], "comment": "none"}

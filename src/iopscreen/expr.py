@@ -308,11 +308,22 @@ def _check_compiles(node: Node) -> None:
     builds from the checked tree is compiled here, never rule-set text, and nothing runs."""
     ctx = EmitContext(slot=lambda name: "v[0]", declined=lambda name: "(0 in d)")
     try:
-        compile(emit(node, ctx), "<condition>", "eval")
+        code = compile(emit(node, ctx), "<condition>", "eval")
     except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError):
         raise ExprRejected(ExprProblem(
             "E214", "condition-too-big", "the condition is nested too deeply to be compiled",
             limit="depth")) from None
+    # The code may name only the answers, its temporaries, its constants and our helpers: a
+    # literal whose repr is a name (inf, nan) would fail when the rule runs, not here.
+    allowed = set(runtime_namespace()) | set(ctx.constants) | {"v", "d"}
+    stray = [n for n in code.co_names if n not in allowed and not _TEMP.fullmatch(n)]
+    if stray:  # pragma: no cover - _check_number refuses such literals first
+        raise ExprRejected(ExprProblem(
+            "E216", "bad-number", "the condition holds a value that cannot be written in the "
+            "compiled program", hint="write plain numbers and quoted text"))
+
+
+_TEMP = re.compile(r"_t\d+")
 
 
 class ExprRejected(Exception):
