@@ -1139,9 +1139,14 @@ class _Workers:
                     target=_worker_main, daemon=True,
                     args=(task_read, result_write, screener, delimiter,
                           [task_write, *self.tasks], [result_read, *self.results]))
+                # The worker starts with Ctrl-C and the stop signals blocked, until it has set
+                # its own handlers: one arriving before then must not kill it with the
+                # parent's handler (the run would then end as a worker failure, exit 1, not 130).
+                blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
                 try:
                     proc.start()
                 finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                     os.close(task_read)
                     result_write.close()
                 os.set_blocking(task_write, False)
@@ -1285,6 +1290,7 @@ def _worker_main(task_fd: int, results: Any, screener: RowScreener, delimiter: s
     for conn in conns:
         conn.close()
     _worker_start(screener, delimiter)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_SIGNALS)  # blocked by _Workers.start
     tasks = open(task_fd, "rb")  # noqa: SIM115 - read until the pipe closes
     # Screening a row makes no reference cycles, so the collector only costs time here; what
     # a block leaves (an exception's frames, say) is collected after it.
@@ -1316,6 +1322,7 @@ _WORKER: dict[str, Any] = {}
 # Signals that end a run as Ctrl-C does (the command turns them into KeyboardInterrupt).
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
                      if hasattr(signal, name))
+_WORKER_SIGNALS = (signal.SIGINT, *STOP_SIGNALS)
 
 
 def _worker_start(screener: RowScreener, delimiter: str, in_process: bool = False) -> None:
