@@ -278,6 +278,13 @@ def test_ctrl_c_leaves_no_partial_file_and_exits_130(
     assert not leftovers(tmp_path)
 
 
+def _as_a_terminal_job() -> None:
+    """Give the child Ctrl-C's default action, as a shell does for a job it runs in the
+    foreground: a test run started in the background (`cmd &` without job control) ignores
+    SIGINT, and that would be inherited and make the command ignore it too."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_ctrl_c_from_the_terminal_stops_the_workers_too(tmp_path: Path, stop: str) -> None:
     """The installed command, screening with worker processes, gets SIGINT as a terminal's
@@ -295,7 +302,7 @@ def test_ctrl_c_from_the_terminal_stops_the_workers_too(tmp_path: Path, stop: st
     child = subprocess.Popen([command, "batch", "-r", MINIMAL, str(data), "-o", str(out),
                               "--errors", str(errors), "-j", "2", "--no-progress"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             start_new_session=True)
+                             start_new_session=True, preexec_fn=_as_a_terminal_job)
     children = Path(f"/proc/{child.pid}/task/{child.pid}/children")
     workers: list[int] = []
     deadline = time.monotonic() + 20
