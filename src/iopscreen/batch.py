@@ -773,19 +773,14 @@ def _compile_fill(columns: Sequence[int | None], tables: Sequence[dict[str, Any]
                   size: int) -> Callable[[list[str]], list[Any]]:
     """``fill(record) -> values``: one table lookup per question column, in slot order.
 
-    Safe to compile: the source holds only integers and names we chose, never input text, and
-    runs with no builtins. A cell missing from its table raises KeyError (the caller's cue to
-    take the slow path).
-    """
-    names = [f"_t{i}" for i, t in enumerate(tables) if t is not None]
-    items = [f"_t{i}[r[{c}]]" if c is not None else "None" for i, c in enumerate(columns)]
-    items += ["None"] * (size - len(columns))
-    source = (f"def fill(r, {', '.join(f'{n}={n}' for n in names)}):\n"
-              f"    return [{', '.join(items)}]\n")
-    namespace: dict[str, Any] = {"__builtins__": {}}
-    namespace.update({f"_t{i}": t for i, t in enumerate(tables) if t is not None})
-    exec(compile(source, "<batch fill>", "exec"), namespace)  # noqa: S102 - see docstring
-    fill: Callable[[list[str]], list[Any]] = namespace["fill"]
+    A plain closure (no generated code). A cell missing from its table raises KeyError (the
+    caller's cue to take the slow path)."""
+    pairs = [(tables[i], c) for i, c in enumerate(columns)]
+    pad = [None] * (size - len(columns))
+
+    def fill(r: list[str]) -> list[Any]:
+        return [None if c is None else t[r[c]] for t, c in pairs] + pad  # type: ignore[index]
+
     return fill
 
 
