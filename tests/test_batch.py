@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from conftest import Engine, Reason
 from reportcases import check_golden
 
 from iopscreen import batch, batch_input, batch_output
@@ -51,6 +52,16 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def batch_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return cli(capsys, "batch", "-r", MINIMAL, "--no-progress", *args)
+
+
+def batch_on(engine: Engine, capsys: pytest.CaptureFixture[str], *args: str,
+             falls_back: Reason = None, rules: str | None = MINIMAL) -> tuple[int, str, str]:
+    """`iopscreen batch` on ``engine`` (with the minimal rule set, or ``rules``; None: the
+    default one): exit code, stdout, and stderr without the engine's fallback note, after
+    checking which engine screened (see :meth:`conftest.Engine.checked`)."""
+    code, out, err = cli(capsys, "batch", *(["-r", rules] if rules else []), "--no-progress",
+                         *engine.args, *args)
+    return code, out, engine.checked(err, falls_back)
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -651,6 +662,64 @@ def test_a_quote_never_closed_fails_the_file(capsys: pytest.CaptureFixture[str],
     # otherwise row B would silently swallow the 20 rows after it
     assert code == 1 and f"{data}:22:1: error E415 malformed-csv" in err
     assert "never closed" in err and not out.exists()
+
+
+@pytest.mark.slow_engines
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+@pytest.mark.parametrize("final_line_end", [True, False])
+def test_a_last_cell_that_is_a_quoted_value_ending_in_a_line_break_is_read(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, line_end: str,
+        final_line_end: bool) -> None:
+    """A spreadsheet export whose last row ends in a multi-line comment that itself ends in a
+    line break ("text<line end>", quoted) is a valid CSV: every row is screened (it was
+    refused as a quote never closed)."""
+    rows = ['id,danger,danger_plan,comment', 'A,no,,"two', 'lines"', 'B,yes,yes,"call back',
+            '"']
+    data = tmp_path / "export.csv"
+    data.write_bytes(b"\xef\xbb\xbf" + (line_end.join(rows)
+                                        + (line_end if final_line_end else "")).encode())
+    out = tmp_path / "r.csv"
+    code, _, err = batch_on(engine, capsys, str(data), "-o", str(out), "-f", "jsonl",
+                            falls_back="several lines")
+    assert code == 0 and "E415" not in err
+    results = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(r["id"], r["crisis"]) for r in results] == [("A", False), ("B", True)]
+    assert "CRISIS: 1 row(s)" in err and "row 2: id B" in err
+
+
+def test_quoted_values_ending_in_a_line_break_anywhere_in_a_long_file_are_read(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Every row ends in such a value, so wherever the reader stops between rows (it reads a
+    few thousand at a time) it stops after one: none may be taken for a quote never closed."""
+    data = tmp_path / "notes.csv"
+    data.write_text("id,danger,comment\r\n" + "".join(
+        f'P{i},{"yes" if i % 1000 == 999 else "no"},"note {i}\r\n"\r\n' for i in range(9000)),
+        encoding="utf-8", newline="")
+    out = tmp_path / "r.csv"
+    code, _, err = batch_on(engine, capsys, str(data), "-o", str(out),
+                            falls_back="several lines")
+    assert code == 0 and "E415" not in err
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["id"] for r in rows] == [f"P{i}" for i in range(9000)]
+    assert "9000 row(s) screened" in err
+
+
+@pytest.mark.parametrize("text", [
+    'id,danger,comment\nA,no,ok\nB,no,"never closed\nC,no,x\nD,no,y\n',
+    'id,danger,comment\nA,no,ok\nB,no,"never closed\nC,no,x\nD,no,y',  # no final line end
+    'id,danger,comment\r\nA,no,ok\r\nB,no,"never closed\r\nC,no,x\r\nD,no,y\r\n',
+    'id,danger,comment\nA,no,ok\nB,no,"never closed ""\nC,no,x\nD,no,y\n',
+])
+def test_a_quote_never_closed_is_refused_with_or_without_a_final_line_end(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str) -> None:
+    """Row B's value would swallow rows C and D: the file is refused, nothing written."""
+    data = tmp_path / "q.csv"
+    data.write_bytes(text.encode())
+    out = tmp_path / "r.csv"
+    code, _, err = batch_on(engine, capsys, str(data), "-o", str(out),
+                            falls_back="not read as the header says")
+    assert code == 1 and f"{data}:3:1: error E415 malformed-csv" in err
+    assert "never closed" in err and not out.exists() and not leftovers(tmp_path)
 
 
 def test_quoted_line_breaks_keep_rows_and_lines_right(capsys: pytest.CaptureFixture[str],

@@ -934,7 +934,8 @@ class _Run:
             rest = head[len(header_line):]
             self.next_line = 2
         else:
-            reader = csv.reader(_lines(head, text), delimiter=delimiter)
+            lines = _Lines(head, text)
+            reader = csv.reader(lines, delimiter=delimiter)
             try:
                 header = next(reader)
             except csv.Error as exc:
@@ -956,7 +957,7 @@ class _Run:
         if by_blocks:
             self._blocks(rest, text, delimiter, len(head) >= BLOCK_CHARS)
         else:
-            self._sequential(reader, 0)
+            self._sequential(lines, self.next_line - 1, delimiter)
         if self.held:
             self.write("\n")
         self.write(encoder.footer())
@@ -1024,16 +1025,19 @@ class _Run:
             self.next_row, self.next_line = pending[0].first_row, pending[0].line_offset + 1
         head = "".join(item.text for item in pending) + after
         pending.clear()
-        reader = csv.reader(_lines(head, text), delimiter=delimiter)
-        self._sequential(reader, self.next_line - 1)
+        self._sequential(_Lines(head, text), self.next_line - 1, delimiter)
 
-    def _sequential(self, reader: Any, line_offset: int) -> None:
+    def _sequential(self, lines: _Lines, line_offset: int, delimiter: str) -> None:
+        """Screen the records a csv reader reads from ``lines``, here."""
+        reader = csv.reader(lines, delimiter=delimiter)
         while True:
             chunk = self.screener.screen(islice(reader, CHUNK_ROWS), reader, self.next_row,
                                          line_offset)
             if not chunk.count:
                 return
-            if chunk.open_end:  # only the end of the input ends a record inside quotes
+            # islice asks once past the end when the chunk is short; any other ask was the
+            # last record running into the end of the input inside quotes.
+            if lines.past_end > (chunk.count < CHUNK_ROWS):
                 raise MalformedCsv(chunk.last_line, "a quoted value starting in this row is "
                                    "never closed, so the rest of the file would be one value")
             self.next_row += chunk.count
@@ -1074,8 +1078,31 @@ def _id_buckets(size: int | None, head: str) -> int:
     return max(1, min(1024, int(size / per_row * 1.25 / BUCKET_IDS) + 1))
 
 
+class _Lines:
+    """The lines of ``head`` and then of ``rest`` (joining the line the two share), for a csv
+    reader, counting the reader's asks past the end (``past_end``).
+
+    A csv reader returns a record as soon as its last line is read, so a record it returns
+    after an ask past the end is one that ran into the end of the input inside quotes: a
+    quote never closed. (The last cell's text cannot tell: a valid quoted value may end in a
+    line break too.)"""
+
+    def __init__(self, head: str, rest: IO[str]):
+        self.lines = _lines(head, rest)
+        self.past_end = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self.lines)
+        except StopIteration:
+            self.past_end += 1
+            raise
+
+
 def _lines(head: str, rest: IO[str]) -> Iterator[str]:
-    """The lines of ``head`` and then of ``rest``, joining the line the two share."""
     if head.endswith("\r"):  # the "\n" of a "\r\n" may still be in ``rest``
         head += rest.read(1)
     last = ""
