@@ -1,9 +1,10 @@
 """Batch screening on an embedded DuckDB: the rule set's SQL (:mod:`iopscreen.sql`) over the file.
 
-DuckDB reads the CSV (every column as text) and runs the screening query on all cores; this
-module turns its rows into the very rows, problems and counts the Python path gives, through the
-same encoders (:mod:`iopscreen.batch_output`). Both read the header the same way
-(:func:`iopscreen.batch_input.plan_layout`).
+DuckDB reads the CSV (every column as text), runs the screening query on all cores and writes
+the output file itself (the query gives each row's line exactly as the Python path writes it:
+:mod:`iopscreen.sql.results`). Only the counts of the summary, the crisis rows, the rows with
+problems and the repeated ids come back to Python, which words the problems as the Python path
+does. Both read the header the same way (:func:`iopscreen.batch_input.plan_layout`).
 
 DuckDB takes the input only where reading it cannot differ from Python's csv reader and every
 row's number and line are known: a UTF-8 file (not stdin) with no quote character after the
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import batch_output
 from .answers import AnswerParser, InvalidAnswer
 from .batch import (
     CRISIS_LISTED,
@@ -100,9 +100,15 @@ def _check_quotes(data: bytes, sep: bytes) -> None:
 
 def run_duckdb(ruleset: Ruleset, source: Source, write: Callable[[str], object],
                options: BatchOptions, on_problem: Callable[[Problem], None], duck: DuckOptions,
-               *, on_layout: Callable[[Layout], None] | None = None) -> Tally:
+               *, on_layout: Callable[[Layout], None] | None = None,
+               copy_to: Path | None = None) -> Tally:
     """Screen ``source`` with DuckDB; the same output, problems (in row order, repeated ids at
     the end) and :class:`Tally` as :func:`iopscreen.batch.run_batch`.
+
+    DuckDB writes the results itself: into ``copy_to`` (an existing, owner-only temporary
+    file the caller renames into place; see :class:`iopscreen.files.AtomicOutput`), else
+    into a private temporary file whose text goes through ``write``. Only the summary's
+    counts, the crisis rows, the rows with problems and the repeated ids come back to Python.
 
     Raises :class:`Unsuitable` (nothing written) when the input is not for DuckDB, and
     :class:`IopscreenError` with DuckDB's message when it fails."""
@@ -127,13 +133,12 @@ def run_duckdb(ruleset: Ruleset, source: Source, write: Callable[[str], object],
         import duckdb
     except ImportError:  # pragma: no cover - a base dependency
         raise Unsuitable("duckdb is not installed") from None
-    from .sql import TableShape, screening_query
     from .sql.duck import connect
 
     con = connect(duck.memory_limit, duck.threads)
     try:
-        return _Screen(ruleset, layout, options, con, write, on_problem, on_layout).run(
-            source.path, delimiter, lines, TableShape, screening_query)
+        return _Screen(ruleset, layout, options, con, on_problem).run(
+            source.path, delimiter, lines, write, copy_to, on_layout)
     except duckdb.Error as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "Conversion" in type(exc).__name__ or "Invalid Input" in message:
@@ -146,15 +151,20 @@ def run_duckdb(ruleset: Ruleset, source: Source, write: Callable[[str], object],
 
 class _Screen:
     def __init__(self, ruleset: Ruleset, layout: Layout, options: BatchOptions, con: Any,
-                 write: Callable[[str], object], on_problem: Callable[[Problem], None],
-                 on_layout: Callable[[Layout], None] | None):
+                 on_problem: Callable[[Problem], None]):
         self.ruleset, self.layout, self.options, self.con = ruleset, layout, options, con
-        self.write, self.on_problem, self.on_layout = write, on_problem, on_layout
+        self.on_problem = on_problem
+        self.has_id = layout.id_index is not None
 
-    def run(self, path: Path, delimiter: str, lines: int, shape_type: Any,
-            screening_query: Any) -> Tally:
-        import sqlglot
+    def sql(self, tree: Any) -> str:
+        return str(tree.sql("duckdb"))
+
+    def run(self, path: Path, delimiter: str, lines: int, write: Callable[[str], object],
+            copy_to: Path | None, on_layout: Callable[[Layout], None] | None) -> Tally:
         from sqlglot import exp
+
+        from .sql import TableShape, screening_query
+        from .sql.results import summary_query
 
         rs, layout, con = self.ruleset, self.layout, self.con
         columns = {f"k{i}": "VARCHAR" for i in range(len(layout.header))}
@@ -175,75 +185,121 @@ class _Screen:
         idc = layout.id_index
         others = tuple(f"k{i}" for i in range(len(layout.header))
                        if i != idc and i not in layout.question_index.values())
-        shape = shape_type({q: f"k{i}" for q, i in layout.question_index.items()},
+        shape = TableShape({q: f"k{i}" for q, i in layout.question_index.items()},
                            f"k{idc}" if idc is not None else None, "_n",
                            {q: layout.column_name(i) for q, i in layout.question_index.items()},
                            others, layout.id_name or "id", True)
-        query = screening_query(rs, shape, table, machine=True)
-        con.execute("CREATE TEMP TABLE screened AS " + query.sql("duckdb"))
+        fmt = self.options.fmt
+        line = "jsonl" if fmt in ("json", "jsonl") else "csv_raw" if self.options.raw_csv \
+            else "csv"
+        query = screening_query(rs, shape, table, line=line)
+        self.names = [n.alias_or_name for n in query.expressions]
+        self.id_column = self.names[1] if self.has_id else None
+        con.execute("CREATE TEMP TABLE screened AS " + self.sql(query))
         # Each line must be one record (so a row's line is its number + 1), and none rejected
         # (a row of the wrong length, a quote DuckDB reads otherwise).
         if con.execute("SELECT count(*) FROM reject_errors").fetchone()[0]:
             raise Unsuitable("some rows are not read as the header says (field count, quotes)")
-        read, blank = con.execute("SELECT count(*), count(*) FILTER (WHERE blank) FROM "
-                                  "screened").fetchone()
-        if read != lines:
+        if con.execute("SELECT count(*) FROM screened").fetchone()[0] != lines:
             raise Unsuitable("some values run over several lines")
-        if self.on_layout is not None:
-            self.on_layout(layout)
-        return self._write(read - blank, blank)
+        if on_layout is not None:
+            on_layout(layout)
+        got = con.execute(self.sql(summary_query(rs, id_column=self.id_column))).fetchone()
+        counts = dict(zip(("rows", "blank", "error_rows", "provisional", "crisis",
+                           "safety_review", "first_row", "last_row", "missing_ids"), got))
+        tally = Tally([int(n or 0) for n in got[9:]])
+        tally.rows, tally.blank = int(counts["rows"] or 0), int(counts["blank"] or 0)
+        tally.error_rows = int(counts["error_rows"] or 0)
+        tally.provisional = int(counts["provisional"] or 0)
+        tally.crisis = int(counts["crisis"] or 0)
+        self._output(fmt, counts["first_row"], counts["last_row"], write, copy_to)
+        self._crisis_rows(tally)
+        self._problems(tally)
+        if self.has_id:
+            self._duplicates(tally)
+        return tally
 
-    def _write(self, written: int, blank: int) -> Tally:
+    def _output(self, fmt: str, first: int | None, last: int | None,
+                write: Callable[[str], object], copy_to: Path | None) -> None:
+        """DuckDB writes the lines of the rows that are not blank, in row order, into
+        ``copy_to`` or a private temporary file sent on through ``write``."""
+        from sqlglot import exp
+
+        from .sql.results import csv_header, json_array_line
+
+        head = {"csv": csv_header(self.names[:-2], self.options.raw_csv), "jsonl": "",
+                "json": "[\n"}[fmt]
+        if first is None or last is None:  # no rows: only the header and the footer
+            write(head + ("]\n" if fmt == "json" else ""))
+            return
+        text: exp.Expression = exp.column("line", quoted=True)
+        row = exp.column("row", quoted=True)
+        if fmt == "json":
+            text = json_array_line(text, row, first, last)
+        elif head:
+            text = exp.Case().when(exp.EQ(this=row, expression=exp.Literal.number(first)),
+                                   exp.Concat(expressions=[exp.Literal.string(head), text],
+                                              safe=True)).else_(text)
+        select = exp.select(text).from_(exp.to_table("screened", quoted=True)).where(
+            exp.not_(exp.column("blank", quoted=True)))
+        if copy_to is not None:
+            self._copy(select, copy_to)
+            return
+        import os
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix=".iopscreen.", suffix=".tmp")  # 0600
+        os.close(fd)
+        try:
+            self._copy(select, Path(name))
+            with open(name, encoding="utf-8", newline="") as handle:
+                while block := handle.read(1 << 20):
+                    write(block)
+        finally:
+            os.unlink(name)
+
+    def _copy(self, select: Any, target: Path) -> None:
+        """COPY into ``target`` itself (no temporary file of DuckDB's: the file keeps its
+        owner-only mode), the lines as they are: no quoting, '\n' after each."""
+        self.con.execute(f"COPY ({self.sql(select)}) TO '{_sql_text(str(target))}' "
+                         "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', "
+                         "NEW_LINE '\n', USE_TMP_FILE false)")
+
+    def _crisis_rows(self, tally: Tally) -> None:
+        from .sql.results import crisis_rows_query
+
+        for row, rid, status in self.con.execute(self.sql(crisis_rows_query(
+                id_column=self.id_column, limit=CRISIS_LISTED))).fetchall():
+            tally.crisis_rows.append((row, rid or "",
+                                      "row also has errors" if status == "error" else ""))
+
+    def _problems(self, tally: Tally) -> None:
+        """The problems of the rows that have any, in row order, as the Python path words
+        them."""
+        from .sql.results import problem_rows_query
+
         rs, layout = self.ruleset, self.layout
-        enc = batch_output.ENCODERS[self.options.fmt](rs, layout, self.options.raw_csv)
-        tally = Tally([0] * len(rs.levels))
-        tally.rows, tally.blank = written, blank
-        crisis_mask = enc.decoder.crisis_mask
-        nmisc = len(rs.misconceptions)
-        ninst = len(rs.instruments)
         by_label = {layout.column_name(i): q for q, i in layout.question_index.items()}
         messages = {q: _messages(rs, q) for q in rs.questions}
-        safety = frozenset(self._safety())
+        safety = self._safety()
         questions = rs.questions
-        has_id = layout.id_index is not None
-        json_array = isinstance(enc, batch_output.JsonEncoder)
-        self.write(enc.header())
-        problems: list[Problem] = []
-        cursor = self.con.execute('SELECT * EXCLUDE (blank) FROM screened WHERE NOT blank '
-                                  'ORDER BY "row"')
-        last = ""
-        while batch := cursor.fetchmany(FETCH_ROWS):
-            out = []
-            for r in batch:
-                row = r[0]
-                if has_id:
-                    rid = r[1] or ""
-                    rest = r[2:]
-                else:
-                    rid, rest = "", r[1:]
-                errors_text, level, flags, possible, deciding, fired, misc = rest[:7]
-                scores = rest[7:7 + 2 * ninst]
-                ignored_text, review = rest[7 + 2 * ninst:]
+        found = self.con.execute(self.sql(problem_rows_query(id_column=self.id_column)))
+        while batch := found.fetchmany(FETCH_ROWS):
+            for row, rid, errors_text, ignored_text, review in batch:
+                rid = rid or ""
                 line = row + 1
-                if has_id and not rid.strip():
+                if self.has_id and not rid.strip():
                     self._problem(Problem(row, line, "", layout.id_name, WARNING,
                                           *W_MISSING_ID, "the row has no id",
                                           "fill in the id so the result can be matched to "
-                                          "the person"), tally, problems)
-                errors: tuple[tuple[str, str], ...] = ()
+                                          "the person"), tally)
                 if errors_text:
-                    errors = tuple(tuple(e.split(":", 1)) for e in errors_text.split("|"))  # type: ignore[misc]
-                    for code, column in errors:
+                    for item in errors_text.split("|"):
+                        code, column = item.split(":", 1)
                         name, message, hint = messages[by_label[column]][code]
                         self._problem(Problem(row, line, rid, column, ERROR, code, name,
-                                              message, hint), tally, problems)
+                                              message, hint), tally)
                 ignored = ignored_text.split("|") if ignored_text else []
-                values = [scores[k // 2 + (k % 2) * ninst] for k in range(2 * ninst)]
-                out.append(enc.row(row, rid, errors, level, flags,
-                                   fired.split("|") if fired else [], possible,
-                                   deciding.split("|") if deciding else (), values,
-                                   tuple(bool(misc >> k & 1) for k in range(nmisc)), ignored,
-                                   bool(review)))
                 for qid in ignored:
                     when = questions[qid].ask_when
                     assert when is not None
@@ -252,56 +308,42 @@ class _Screen:
                         *W_NOT_ASKED, f"answered, but skip logic leaves this question out here "
                         f"(it is asked when {when.text}), so the answer is not used",
                         "check the source: the answer, or an earlier one that decides whether "
-                        "this question is asked, may be a slip"), tally, problems)
-                dropped = [q for q in ignored if q in safety]
-                if dropped:
+                        "this question is asked, may be a slip"), tally)
+                if review:
+                    dropped = [q for q in ignored if q in safety]
                     tally.dropped_safety += 1
                     tally.review += 1
                     if len(tally.review_rows) < CRISIS_LISTED:
                         tally.review_rows.append((row, rid, "safety answer left out by skip "
                                                   "logic: " + ", ".join(dropped)
                                                   + "; check the source"))
-                tally.screened(row, rid, level, bool(errors), possible is not None,
-                               bool(flags & crisis_mask))
-            text = last + "".join(out)
-            if json_array:
-                text, last = text[:-2], text[-2:]
-            self.write(text)
-            for p in problems:
-                self.on_problem(p)
-            problems.clear()
-        if last:
-            self.write("\n")
-        self.write(enc.footer())
-        if has_id:
-            self._duplicates(tally)
-        return tally
 
     def _safety(self) -> frozenset[str]:
         from .engine import decision_for
 
         return decision_for(self.ruleset).safety_questions
 
-    def _problem(self, problem: Problem, tally: Tally, problems: list[Problem]) -> None:
+    def _problem(self, problem: Problem, tally: Tally) -> None:
         tally.count(problem)
-        problems.append(problem)
+        self.on_problem(problem)
 
     def _duplicates(self, tally: Tally) -> None:
         """Warn about every repeated id, after the rows, as the Python path does."""
-        from .sql.compiler import WHITESPACE
+        from .sql.results import duplicate_ids_query
 
         column = self.layout.id_name
-        found = self.con.execute(
-            'SELECT "row", k, first FROM (SELECT "row", k, min("row") OVER (PARTITION BY k) '
-            'AS first FROM (SELECT "row", trim(coalesce("id", \'\'), ?) AS k FROM screened WHERE NOT blank)) '
-            "WHERE k <> '' AND \"row\" <> first ORDER BY \"row\"", [WHITESPACE])
+        assert self.id_column is not None
+        found = self.con.execute(self.sql(duplicate_ids_query(id_column=self.id_column)))
         while batch := found.fetchmany(FETCH_ROWS):
             for row, key, first in batch:
-                problem = Problem(row, row + 1, key, column, WARNING, *W_DUPLICATE_ID,
-                                  f"id '{key}' is also on data row {first}",
-                                  "ids should be unique; both rows are screened")
-                tally.count(problem)
-                self.on_problem(problem)
+                self._problem(Problem(row, row + 1, key, column, WARNING, *W_DUPLICATE_ID,
+                                      f"id '{key}' is also on data row {first}",
+                                      "ids should be unique; both rows are screened"), tally)
+
+
+def _sql_text(text: str) -> str:
+    """``text`` inside a SQL string literal."""
+    return text.replace("'", "''")
 
 
 def _messages(ruleset: Ruleset, qid: str) -> dict[str, tuple[str, str, str]]:

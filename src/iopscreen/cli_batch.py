@@ -167,7 +167,8 @@ def batch_command(
 
         try:
             tally = _run(ruleset, source, write, options, on_problem, no_progress,
-                         _duck_options(engine, duckdb_memory, duckdb_threads))
+                         _duck_options(engine, duckdb_memory, duckdb_threads),
+                         out_file.temporary if out_file else None)
         except KeyboardInterrupt:
             kept = " and ".join(f"'{f.path}'" for f in (out_file, err_file) if f)
             make_console(stderr=True).print(
@@ -266,7 +267,7 @@ def _duck_options(engine: Engine, memory: str, threads: int) -> Optional[object]
 
 def _run(ruleset: Ruleset, source: batch_input.Source, write: Callable[[str], object],
          options: BatchOptions, on_problem: Callable[[Problem], None], no_progress: bool,
-         duck: Optional[object] = None) -> Tally:
+         duck: Optional[object] = None, copy_to: Optional[Path] = None) -> Tally:
     if duck is not None:
         from .batch_duckdb import Unsuitable, run_duckdb
 
@@ -274,7 +275,7 @@ def _run(ruleset: Ruleset, source: batch_input.Source, write: Callable[[str], ob
         try:
             return run_duckdb(ruleset, source, write, options, on_problem, duck,  # type: ignore[arg-type]
                               on_layout=lambda layout: _print_layout_notes(
-                                  layout, source.name, err.print))
+                                  layout, source.name, err.print), copy_to=copy_to)
         except Unsuitable as why:
             err.print(f"note: --engine duckdb: {source.name} is screened by the python engine "
                       f"({why.reason})", markup=False, soft_wrap=True)

@@ -86,6 +86,13 @@ class AtomicOutput:
                            buffering=1 << 20)
         return self.handle
 
+    @property
+    def temporary(self) -> Path:
+        """The temporary file (inside the ``with`` block): another writer (DuckDB's COPY) may
+        write it in place, keeping its mode, before :meth:`commit` syncs and renames it."""
+        assert self._tmp is not None
+        return Path(self._tmp)
+
     def commit(self) -> None:
         assert self.handle is not None and self._tmp is not None
         self.handle.flush()

@@ -39,11 +39,10 @@ from ..decision import Decision
 from ..engine import decision_for, program_for
 from ..errors import RulesetError
 from ..ruleset.model import Instrument, Question, Ruleset
+from . import results
+from .results import WHITESPACE
 
 DIALECTS = ("duckdb", "spark", "trino", "postgres", "snowflake", "bigquery")
-# What Python's str.strip() removes (every character for which str.isspace() is true).
-WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
-              "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 INTEGER_TEXT = "^[+-]?[0-9]+([.]0+)?$"  # answers.WHOLE_NUMBER, anchored
 INTEGER_DIGITS = 18  # longer whole numbers are outside every range (and would not fit BIGINT)
 
@@ -676,15 +675,22 @@ class _Compiler:
             *((f"s{k}", named[f"{inst.id}_score"]) for k, inst in enumerate(rs.instruments)),
             *((f"b{k}", named[f"{inst.id}_band"]) for k, inst in enumerate(rs.instruments)),
             ("ignored", named["ignored_answers"]), ("review", named["safety_review"])]
+        self.error_cells = [(e, shape.labels.get(qid, qid)) for e, qid in errors]
         names = result_columns(rs, shape)
         return [(name, value) for name, (_, value) in zip(names, out)]
 
-    def query(self, table: exp.Expression, machine: bool = False) -> exp.Select:
-        """The whole query over ``table`` (``machine``: the numeric result, see result())."""
+    def query(self, table: exp.Expression, machine: bool = False, line: str | None = None,
+              json_id: Any = None) -> exp.Select:
+        """The whole query over ``table`` (``machine``: the numeric result, see result();
+        ``line``: also the output line, see :func:`screening_query`)."""
         self.build()
         outputs = self.result()
         if machine:
             outputs = self.machine
+        error_columns: list[tuple[str, exp.Expression]] = []
+        if line is not None:  # the errors' cells, carried to the result for the line
+            error_columns = [(f"_e{k}", e) for k, (e, _) in enumerate(self.error_cells)]
+            outputs = [*outputs, *error_columns]
         shape = self.shape
         first = [exp.alias_(value, name, quoted=True) for name, value in self.inputs]
         if shape.id_column is not None:
@@ -723,20 +729,42 @@ class _Compiler:
             carried = keep + [n for n, _ in steps[depth]]
         final = exp.select(*(exp.alias_(v, n, quoted=True) for n, v in outputs)).from_(
             exp.to_table(ctes[-1][0], quoted=True))
+        if line is not None:
+            ctes.append(("result", final))
+            extra = {n for n, _ in error_columns}
+            named = [n for n, _ in outputs if n not in extra]
+            columns = {("id" if n == result_columns(self.ruleset, shape)[1] and
+                        shape.id_column is not None and shape.row_column is not None
+                        else n): _col(n) for n in named}
+            text = results.line(self.ruleset, line, columns, shape.id_output,
+                                [(_col(n), label) for (n, _), (_, label)
+                                 in zip(error_columns, self.error_cells)],
+                                json_id(columns["id"]) if json_id and "id" in columns
+                                else None)
+            final = exp.select(*(_col(n) for n in named), exp.alias_(text, "line",
+                                                                      quoted=True)).from_(
+                exp.to_table("result", quoted=True))
         for name, select in ctes:
             final = final.with_(exp.to_identifier(name, quoted=True), as_=select, copy=False)
         return final
 
 
 def screening_query(ruleset: Ruleset, shape: TableShape | None = None,
-                    table: str | exp.Expression = "responses", machine: bool = False
-                    ) -> exp.Select:
+                    table: str | exp.Expression = "responses", machine: bool = False,
+                    line: str | None = None, json_id: Any = None) -> exp.Select:
     """The sqlglot tree of the query that screens ``table`` (of the given ``shape``; default:
     the template's header). ``machine``: level, flags and misconceptions as numbers (batch's
-    writers take them so). Raises :class:`SqlUnsupported`."""
+    writers take them so). ``line`` (one of :data:`iopscreen.sql.results.LINE_FORMATS`): a
+    last column ``line``, the row as ``iopscreen batch`` writes it in that format (see
+    :mod:`iopscreen.sql.results` for the whole recipe); ``json_id``: a function giving an
+    engine's exact JSON text of the id column (see :func:`results.json_text`). Raises
+    :class:`SqlUnsupported`."""
     shape = shape or template_shape(ruleset)
+    if line is not None and (machine or line not in results.LINE_FORMATS
+                             or shape.row_column is None):
+        raise ValueError("line needs the named result and a row column")
     return _Compiler(ruleset, shape).query(exp.to_table(table) if isinstance(table, str)
-                                           else table, machine)
+                                           else table, machine, line, json_id)
 
 
 def to_sql(ruleset: Ruleset, dialect: str, *, table: str = "responses",
