@@ -176,7 +176,7 @@ def test_a_file_without_its_header_shows_none_of_its_cells(
     data.write_text("C7,yes,yes,PHIsecret,2\nC8,no,no,,0\n", encoding="utf-8")
     code, out, err = default_on(engine, capsys, str(data), *extra, falls_back=HEADER)
     assert code == 1 and out == ""
-    assert "E413 no-header: no column name is a question of iop-adult 1.0.0: the first line " \
+    assert "E413 no-header: no column name is a question of iop-adult 1.1.0: the first line " \
            "looks like data, not a header" in err
     assert "PHIsecret" not in err and "yes" not in err and "'2'" not in err
     if extra[-1:] != ["C7"]:
