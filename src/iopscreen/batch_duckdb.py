@@ -157,7 +157,9 @@ class _Screen:
         self.has_id = layout.id_index is not None
 
     def sql(self, tree: Any) -> str:
-        return str(tree.sql("duckdb"))
+        from .sql.duck import duckdb_sql
+
+        return duckdb_sql(tree)
 
     def run(self, path: Path, delimiter: str, lines: int, write: Callable[[str], object],
             copy_to: Path | None, on_layout: Callable[[Layout], None] | None) -> Tally:
@@ -192,10 +194,17 @@ class _Screen:
         fmt = self.options.fmt
         line = "jsonl" if fmt in ("json", "jsonl") else "csv_raw" if self.options.raw_csv \
             else "csv"
-        query = screening_query(rs, shape, table, line=line)
+        self.line = line
+        query = screening_query(rs, shape, table, line=line, line_tail=False)
         self.names = [n.alias_or_name for n in query.expressions]
         self.id_column = self.names[1] if self.has_id else None
-        con.execute("CREATE TEMP TABLE screened AS " + self.sql(query))
+        # kept: what the line, the summary and the problem queries read
+        kept = [n for n in self.names if n in ("row", "status", "errors", "level", "crisis",
+                                               "provisional", "safety_review",
+                                               "ignored_answers", "blank", "line")
+                or n == self.id_column]
+        con.execute("CREATE TEMP TABLE screened AS " + self.sql(exp.select(
+            *(exp.column(n, quoted=True) for n in kept)).from_(query.subquery("q"))))
         # Each line must be one record (so a row's line is its number + 1), and none rejected
         # (a row of the wrong length, a quote DuckDB reads otherwise).
         if con.execute("SELECT count(*) FROM reject_errors").fetchone()[0]:
@@ -225,14 +234,16 @@ class _Screen:
         ``copy_to`` or a private temporary file sent on through ``write``."""
         from sqlglot import exp
 
-        from .sql.results import csv_header, json_array_line
+        from .sql.results import concat_text, csv_header, json_array_line, line_tail
 
         head = {"csv": csv_header(self.names[:-2], self.options.raw_csv), "jsonl": "",
                 "json": "[\n"}[fmt]
         if first is None or last is None:  # no rows: only the header and the footer
             write(head + ("]\n" if fmt == "json" else ""))
             return
-        text: exp.Expression = exp.column("line", quoted=True)
+        text: exp.Expression = concat_text([exp.column("line", quoted=True),
+                                            exp.Literal.string(line_tail(self.ruleset,
+                                                                         self.line))])
         row = exp.column("row", quoted=True)
         if fmt == "json":
             text = json_array_line(text, row, first, last)

@@ -41,6 +41,7 @@ from ..errors import RulesetError
 from ..ruleset.model import Instrument, Question, Ruleset
 from . import results
 from .results import WHITESPACE
+from .results import concat_text as _concat
 
 DIALECTS = ("duckdb", "spark", "trino", "postgres", "snowflake", "bigquery")
 INTEGER_TEXT = "^[+-]?[0-9]+([.]0+)?$"  # answers.WHOLE_NUMBER, anchored
@@ -173,14 +174,6 @@ def _in(x: exp.Expression, texts: Sequence[str]) -> exp.Expression:
     return exp.In(this=_wrap(x), expressions=[_str(t) for t in texts])
 
 
-def _concat(parts: Sequence[exp.Expression]) -> exp.Expression:
-    if not parts:
-        return _str("")
-    if len(parts) == 1:
-        return parts[0]
-    return exp.Concat(expressions=list(parts), safe=True)
-
-
 def _trim(x: exp.Expression) -> exp.Expression:
     """``x`` without the whitespace Python's strip() removes. The trim itself is slow with so
     many characters to remove (DuckDB: 6x a plain TRIM), so it runs only on a cell that starts
@@ -200,12 +193,17 @@ def _contains(text: exp.Expression, sub: str) -> exp.Expression:
     return exp.GT(this=_strpos(text, sub), expression=exp.Literal.number(0))
 
 
-def _joined(items: Sequence[tuple[exp.Expression, str]]) -> exp.Expression:
-    """The ids whose condition holds, joined by ``|`` in order ('' for none)."""
+def _joined(items: Sequence[tuple[exp.Expression, str]],
+            guard: exp.Expression | None = None) -> exp.Expression:
+    """The ids whose condition holds, joined by ``|`` in order ('' for none). The text is
+    built only for the rows where one holds (``guard``: a cheaper test of that)."""
     if not items:
         return _str("")
     pieces = [_case([(cond, _str("|" + text))], _str("")) for cond, text in items]
-    return exp.Substring(this=_concat(pieces), start=exp.Literal.number(2))
+    joined = exp.Substring(this=_concat(pieces), start=exp.Literal.number(2))
+    if guard is None:
+        guard = _or(*(cond for cond, _ in items))
+    return _case([(_is_true(guard), joined)], _str(""))
 
 
 def _plus(items: Sequence[exp.Expression]) -> exp.Expression:
@@ -280,9 +278,13 @@ class _Compiler:
             raise SqlUnsupported(f"question '{qid}' has a yes/no choice code, which SQL "
                                  "cannot tell from a number", hint="quote the code")
         parser = AnswerParser(q)
+        if q.type in ("yesno", "choice"):
+            self.parse_lookup(qid, q, i, raw, parser)
+            return
         trimmed = self.define(f"t{i}", _trim(raw))
         folded = self.define(f"f{i}", exp.Lower(this=trimmed))
         blank = _or(_is_null(trimmed), _eq(trimmed, _str("")))
+        self.blanks.append(blank)
         declined_keys = sorted(k for k, a in parser.table.items() if a.declined)
         declined = self.define(f"d{i}", _is_true(_in(folded, declined_keys)))
         if q.type == "multi":
@@ -324,6 +326,58 @@ class _Compiler:
         else:  # text
             value = _case([(_and(_not(blank), _not(known)), trimmed)])
             error = exp.Null()
+        self.set_answer(qid, q, self.define(f"v{i}", value), declined,
+                        self.define(f"e{i}", error))
+
+    def parse_lookup(self, qid: str, q: Question, i: int, raw: exp.Expression,
+                     parser: AnswerParser) -> None:
+        """A yes/no or choice cell, parsed once into a small number, its token: NULL blank,
+        -1 declined, -2 invalid, else the answer (a choice's whole-number code itself, yes 1
+        and no 0, else the answer's place in the parser's table).
+
+        The cell is first looked up as it is: an export mostly holds the table's own keys
+        ('yes', '0'), the codes first. Only a cell not found (blank, another case, edge
+        whitespace, invalid) is trimmed, folded and looked up again."""
+        values: list[Any] = []
+        for answer in parser.table.values():
+            if not answer.declined and answer.value not in values:
+                values.append(answer.value)
+        direct = all(isinstance(v, int) and v >= 0 for v in values)  # bools too: no 0, yes 1
+        token = {v: int(v) if direct else j for j, v in enumerate(values)}
+        first = [str(c.code) for c in q.choices] + ["no", "yes"]
+
+        def tok_of(text: str) -> int:
+            answer = parser.table[text.strip().casefold()]
+            return -1 if answer.declined else token[answer.value]
+
+        def lookup(text: exp.Expression, keys: list[str]
+                   ) -> list[tuple[exp.Expression, exp.Expression]]:
+            return [(_eq(text, _str(k)), exp.Literal.number(tok_of(k))) for k in keys]
+
+        keys = sorted(parser.table, key=lambda k: (first.index(k) if k in first
+                                                    else len(first), k))
+        # the forms an export likely holds, each read here as the parser reads it
+        likely = sorted((t for t in parser.likely_texts() if t.strip().casefold() in
+                         parser.table), key=lambda k: (first.index(k) if k in first
+                                                       else len(first), k))
+
+        folded = exp.Lower(this=exp.Trim(this=raw, expression=_str(WHITESPACE),
+                                         position="BOTH"))
+        again = _case([(_eq(folded, _str("")), exp.Null()), *lookup(folded, keys)],
+                      exp.Literal.number(-2))
+        tok = self.define(f"a{i}", _case([(_is_null(raw), exp.Null()), *lookup(raw, likely)],
+                                         again))
+        self.blanks.append(_is_null(tok))
+        if direct and q.type == "yesno":
+            value = _case([(exp.GTE(this=tok, expression=exp.Literal.number(0)),
+                            _eq(tok, exp.Literal.number(1)))])
+        elif direct:
+            value = _case([(exp.GTE(this=tok, expression=exp.Literal.number(0)), tok)])
+        else:
+            value = _case([(_eq(tok, exp.Literal.number(token[v])), _lit(v)) for v in values])
+        declined = self.define(f"d{i}", _is_true(_eq(tok, exp.Literal.number(-1))))
+        error = _case([(_eq(tok, exp.Literal.number(-2)),
+                        _str("E402" if q.type == "yesno" else "E405"))])
         self.set_answer(qid, q, self.define(f"v{i}", value), declined,
                         self.define(f"e{i}", error))
 
@@ -389,8 +443,20 @@ class _Compiler:
     # -- skip logic, scores, derived values, rules
     def build(self) -> None:
         rs = self.ruleset
+        self.blanks: list[exp.Expression] = []  # each cell is blank (never NULL)
         for qid, q in rs.questions.items():
             self.parse_question(qid, q)
+        # A row is blank when every cell is: its answers first (parsed already), and only
+        # then, for the rows whose answers are all blank, the id and any other column.
+        shape = self.shape
+        if shape.id_column is not None:
+            self.depth["_id"] = 0
+        others = [self.input(f"o{k}", c) for k, c in enumerate(shape.other_columns)]
+        empty = [_eq(exp.func("COALESCE", exp.Trim(this=c, expression=_str(WHITESPACE),
+                                                   position="BOTH"), _str("")), _str(""))
+                 for c in ([_col("_id")] if shape.id_column is not None else []) + others]
+        self.define("_blank", _case([(_and(*self.blanks), _and(*empty))], exp.false())
+                    if empty else _and(*self.blanks))
         self.ignored: list[tuple[exp.Expression, str]] = []  # (dropped by skip logic, id)
         self.not_applicable: dict[str, exp.Expression] = {}
         for qid, q in rs.questions.items():
@@ -401,7 +467,8 @@ class _Compiler:
                     self.ensure(name)
                 na = self.define(f"na{i}", _is_false(self.condition(q.ask_when.node)))
                 self.not_applicable[qid] = na
-                self.ignored.append((_and(na, _or(_not_null(value), declined)), qid))
+                self.ignored.append((self.define(f"ig{i}", _and(na, _or(_not_null(value),
+                                                                        declined))), qid))
                 value = self.define(f"av{i}", _case([(na, exp.Null())], value))
                 declined = self.define(f"ad{i}", _and(_not(na), declined))
                 if members is not None:
@@ -630,15 +697,16 @@ class _Compiler:
 
         error_text = [_case([(_not_null(e), _concat([_str("|"), e, _str(
             ":" + shape.labels.get(qid, qid))]))], _str("")) for e, qid in errors]
+        failed = self.define("err", _or(*(_not_null(e) for e, _ in errors)))
         out: list[tuple[str, exp.Expression]] = []
         if shape.row_column is not None:
             out.append(("row", _col("_row")))
         if shape.id_column is not None:
             out.append(("id", _col("_id")))
         out += [
-            ("status", _case([(_or(*(_not_null(e) for e, _ in errors)), _str("error"))],
-                             _str("ok"))),
-            ("errors", exp.Substring(this=_concat(error_text), start=exp.Literal.number(2))
+            ("status", _case([(failed, _str("error"))], _str("ok"))),
+            ("errors", _case([(failed, exp.Substring(this=_concat(error_text),
+                                                     start=exp.Literal.number(2)))], _str(""))
              if errors else _str("")),
             ("level", level_id(level)),
             ("crisis", _or(*(raised[f] for f in d.crisis_flags))),
@@ -647,7 +715,7 @@ class _Compiler:
             ("flags", _joined([(raised[f], f) for f in d.flags])),
             ("provisional", provisional),
             ("possible_level", _case([(provisional, level_id(possible))])),
-            ("deciding_questions", _joined(deciding)),
+            ("deciding_questions", _joined(deciding, provisional)),
             ("fired_rules", _joined([(f, r.id) for f, r in zip(fired, rs.rules)])),
             ("misconceptions", _joined([(_is_true(m), mc.id)
                                         for m, mc in zip(self.miscs, rs.misconceptions)])),
@@ -680,7 +748,7 @@ class _Compiler:
         return [(name, value) for name, (_, value) in zip(names, out)]
 
     def query(self, table: exp.Expression, machine: bool = False, line: str | None = None,
-              json_id: Any = None) -> exp.Select:
+              json_id: Any = None, line_tail: bool = True) -> exp.Select:
         """The whole query over ``table`` (``machine``: the numeric result, see result();
         ``line``: also the output line, see :func:`screening_query`)."""
         self.build()
@@ -697,10 +765,6 @@ class _Compiler:
             first.append(exp.alias_(_col(shape.id_column), "_id", quoted=True))
         if shape.row_column is not None:
             first.append(exp.alias_(_col(shape.row_column), "_row", quoted=True))
-        cells = [_col(c) for c in ([shape.id_column] if shape.id_column else [])
-                 + list(shape.questions.values()) + list(shape.other_columns)]
-        nonblank = _or(*(_not(_eq(exp.func("COALESCE", _trim(c), _str("")), _str("")))
-                         for c in cells))
         steps: dict[int, list[tuple[str, exp.Expression]]] = {}
         for name, value in self.defs:
             steps.setdefault(self.depth[name], []).append((name, value))
@@ -713,14 +777,12 @@ class _Compiler:
         for _, value in outputs:
             for c in value.find_all(exp.Column):
                 last_use[c.name] = final_depth
+        last_use["_blank"] = final_depth
         if shape.keep_blank:
-            first.append(exp.alias_(_not(nonblank), "_blank", quoted=True))
-            last_use["_blank"] = final_depth
             outputs = [*outputs, ("blank", _col("_blank"))]
-        start = exp.select(*first).from_(table)
-        ctes = [("step0", start if shape.keep_blank else start.where(nonblank))]
+        ctes = [("step0", exp.select(*first).from_(table))]
         carried = [name for name, _ in self.inputs] + [
-            n for n in ("_id", "_row", "_blank") if n in last_use]
+            n for n in ("_id", "_row") if n in last_use]
         for depth in sorted(steps):
             keep = [n for n in carried if last_use.get(n, 0) > depth]
             ctes.append((f"step{depth}", exp.select(*(_col(n) for n in keep), *(
@@ -729,6 +791,8 @@ class _Compiler:
             carried = keep + [n for n, _ in steps[depth]]
         final = exp.select(*(exp.alias_(v, n, quoted=True) for n, v in outputs)).from_(
             exp.to_table(ctes[-1][0], quoted=True))
+        if not shape.keep_blank:
+            final = final.where(_not(_col("_blank")))
         if line is not None:
             ctes.append(("result", final))
             extra = {n for n, _ in error_columns}
@@ -740,7 +804,7 @@ class _Compiler:
                                 [(_col(n), label) for (n, _), (_, label)
                                  in zip(error_columns, self.error_cells)],
                                 json_id(columns["id"]) if json_id and "id" in columns
-                                else None)
+                                else None, line_tail)
             final = exp.select(*(_col(n) for n in named), exp.alias_(text, "line",
                                                                       quoted=True)).from_(
                 exp.to_table("result", quoted=True))
@@ -751,20 +815,22 @@ class _Compiler:
 
 def screening_query(ruleset: Ruleset, shape: TableShape | None = None,
                     table: str | exp.Expression = "responses", machine: bool = False,
-                    line: str | None = None, json_id: Any = None) -> exp.Select:
+                    line: str | None = None, json_id: Any = None, line_tail: bool = True
+                    ) -> exp.Select:
     """The sqlglot tree of the query that screens ``table`` (of the given ``shape``; default:
     the template's header). ``machine``: level, flags and misconceptions as numbers (batch's
     writers take them so). ``line`` (one of :data:`iopscreen.sql.results.LINE_FORMATS`): a
     last column ``line``, the row as ``iopscreen batch`` writes it in that format (see
     :mod:`iopscreen.sql.results` for the whole recipe); ``json_id``: a function giving an
-    engine's exact JSON text of the id column (see :func:`results.json_text`). Raises
+    engine's exact JSON text of the id column (see :func:`results.json_text`); ``line_tail``
+    False: the line without the end all lines share (:func:`results.line_tail`). Raises
     :class:`SqlUnsupported`."""
     shape = shape or template_shape(ruleset)
     if line is not None and (machine or line not in results.LINE_FORMATS
                              or shape.row_column is None):
         raise ValueError("line needs the named result and a row column")
     return _Compiler(ruleset, shape).query(exp.to_table(table) if isinstance(table, str)
-                                           else table, machine, line, json_id)
+                                           else table, machine, line, json_id, line_tail)
 
 
 def to_sql(ruleset: Ruleset, dialect: str, *, table: str = "responses",

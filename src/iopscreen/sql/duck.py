@@ -1,7 +1,8 @@
-"""An embedded DuckDB set up to run the screening query."""
+"""An embedded DuckDB set up to run the screening query, and the query written for it."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 
@@ -20,3 +21,26 @@ def connect(memory_limit: str | None = None, threads: int | None = None) -> Any:
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
+
+
+@lru_cache(maxsize=1)
+def _dialect() -> Any:
+    from sqlglot import exp
+    from sqlglot.dialects.duckdb import DuckDB
+
+    class Duck(DuckDB):
+        """DuckDB as sqlglot writes it, but a concatenation as one CONCAT(a, b, ...) call:
+        DuckDB runs ``a || b || c`` as nested pairs, copying the text at each step (three
+        times slower for an output line of thirty pieces). The compiler never concatenates
+        a NULL, where the two differ."""
+
+        class Generator(DuckDB.Generator):  # type: ignore[name-defined,misc]
+            TRANSFORMS = {**DuckDB.Generator.TRANSFORMS,  # type: ignore[attr-defined]
+                          exp.Concat: lambda self, e: self.func("CONCAT", *e.expressions)}
+
+    return Duck
+
+
+def duckdb_sql(tree: Any) -> str:
+    """The sqlglot ``tree`` as DuckDB SQL text."""
+    return str(tree.sql(dialect=_dialect()))

@@ -49,17 +49,27 @@ def _str(text: str) -> exp.Literal:
     return exp.Literal.string(text)
 
 
-def _concat(parts: Sequence[exp.Expression]) -> exp.Expression:
+def concat_text(parts: Sequence[exp.Expression]) -> exp.Expression:
+    """``parts`` (never NULL: engines differ on a NULL part) joined into one flat
+    concatenation (nested ones spliced in, neighbouring literals merged), '' for none."""
     out: list[exp.Expression] = []
-    for p in parts:  # neighbouring literals as one
+    flat: list[exp.Expression] = []
+    for p in parts:
+        flat += p.expressions if isinstance(p, exp.Concat) else [p]
+    for p in flat:
         if out and isinstance(p, exp.Literal) and p.is_string and isinstance(
                 out[-1], exp.Literal) and out[-1].is_string:
             out[-1] = _str(out[-1].this + p.this)
         else:
             out.append(p)
+    if not out:
+        return _str("")
     if len(out) == 1:
         return out[0]
     return exp.Concat(expressions=out, safe=True)
+
+
+_concat = concat_text
 
 
 def _contains(text: exp.Expression, sub: str) -> exp.Expression:
@@ -136,12 +146,13 @@ def _json_list(x: exp.Expression) -> exp.Expression:
 
 def line(ruleset: Ruleset, fmt: str, columns: dict[str, exp.Expression], id_key: str | None,
          errors: Sequence[tuple[exp.Expression, str]],
-         json_id: exp.Expression | None = None) -> exp.Expression:
+         json_id: exp.Expression | None = None, tail: bool = True) -> exp.Expression:
     """The output line (no line end) of one result row in ``fmt`` (see :data:`LINE_FORMATS`),
     from the expressions of its named result columns (``columns``: name -> expression, with
     ``row`` and, when the input has one, ``id``), the output name of the id column
     (``id_key``), and each cell's error code with its column label (for JSON's errors).
-    ``json_id``: an engine's exact JSON form of the id (see :func:`json_text`)."""
+    ``json_id``: an engine's exact JSON form of the id (see :func:`json_text`); ``tail``
+    False: without :func:`line_tail`."""
     c = columns
     instruments = [inst.id for inst in ruleset.instruments]
     if fmt in ("csv", "csv_raw"):
@@ -157,20 +168,20 @@ def line(ruleset: Ruleset, fmt: str, columns: dict[str, exp.Expression], id_key:
                   c["deciding_questions"], c["fired_rules"], c["misconceptions"]]
         for inst in instruments:
             parts += [_text(c[f"{inst}_score"]), _text(c[f"{inst}_band"])]
-        parts += [c["ignored_answers"], _str(",".join(_csv_constant(t) for t in (
-            ruleset.id, ruleset.version, ruleset.content_hash)))]
+        parts.append(c["ignored_answers"])
         joined: list[exp.Expression] = []
         for p in parts:
             joined += [p, _str(",")]
-        return _concat(joined[:-1])
+        return _concat(joined[:-1] + ([_str(line_tail(ruleset, fmt))] if tail else []))
     if fmt != "jsonl":
         raise ValueError(f"unknown line format {fmt!r}")
     pieces = [exp.Case().when(exp.not_(exp.Is(this=e, expression=exp.Null())), _concat([
         _str(', {"code": "'), e, _str(f'", "column": {json.dumps(label)}}}')])).else_(_str(""))
         for e, label in errors]
-    error_list: exp.Expression = (_concat([_str("["), exp.Substring(
-        this=_concat(pieces), start=exp.Literal.number(3)), _str("]")]) if pieces
-        else _str("[]"))
+    error_list: exp.Expression = (exp.Case().when(
+        exp.EQ(this=c["status"], expression=_str("error")),
+        _concat([_str("["), exp.Substring(this=_concat(pieces), start=exp.Literal.number(3)),
+                 _str("]")])).else_(_str("[]")) if pieces else _str("[]"))
 
     def key(name: str) -> str:
         return json.dumps(name) + ": "
@@ -197,10 +208,20 @@ def line(ruleset: Ruleset, fmt: str, columns: dict[str, exp.Expression], id_key:
         out += [_str(", " + key(f"{inst}_score")), value(score, exp.cast(score, "VARCHAR")),
                 _str(", " + key(f"{inst}_band")), value(band, _concat([_str('"'), band,
                                                                         _str('"')]))]
-    out += [_str(', "ignored_answers": '), _json_list(c["ignored_answers"]), _str(
-        f', "ruleset_id": {json.dumps(ruleset.id)}, "ruleset_version": '
-        f'{json.dumps(ruleset.version)}, "ruleset_sha256": {json.dumps(ruleset.content_hash)}}}')]
-    return _concat(out)
+    out += [_str(', "ignored_answers": '), _json_list(c["ignored_answers"])]
+    return _concat(out + ([_str(line_tail(ruleset, fmt))] if tail else []))
+
+
+def line_tail(ruleset: Ruleset, fmt: str) -> str:
+    """The end every output line in ``fmt`` shares (the rule set's id, version and hash):
+    what :func:`line` leaves off with ``tail=False``, for an engine that stores the lines
+    and adds it as it writes them."""
+    if fmt in ("csv", "csv_raw"):
+        return "," + ",".join(_csv_constant(t) for t in (ruleset.id, ruleset.version,
+                                                         ruleset.content_hash))
+    return (f', "ruleset_id": {json.dumps(ruleset.id)}, "ruleset_version": '
+            f'{json.dumps(ruleset.version)}, "ruleset_sha256": '
+            f'{json.dumps(ruleset.content_hash)}}}')
 
 
 def csv_header(names: Sequence[str], raw_csv: bool = False) -> str:
