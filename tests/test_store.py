@@ -3,6 +3,7 @@ owner-only files, migrations; and the records/progress commands over it."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import multiprocessing
@@ -263,6 +264,20 @@ def _user_version(path: Path) -> int:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
     finally:
         conn.close()
+
+
+# A released migration is never edited (stores in use have run it as it was): the digest of
+# each one's statements, whitespace aside. A new migration adds its digest here.
+RELEASED_MIGRATIONS = [
+    "62dbbf6b4809f3affeb17ea3ab18328abc018ce15d09b5ac42ecff8f22d29783",
+    "6c189e0593bad8621a5604716af0196af924feca0c846d281634cb32877f1f52",
+]
+
+
+def test_released_migrations_are_never_edited() -> None:
+    digests = [hashlib.sha256(" ".join(" ".join(statement.split()) for statement in m)
+                              .encode()).hexdigest() for m in MIGRATIONS]
+    assert digests == RELEASED_MIGRATIONS
 
 
 def test_migrations_from_an_empty_file_and_reopen(tmp_path: Path, clock: Clock,

@@ -223,7 +223,6 @@ def read_answers(
     *,
     source: str = "answers",
     show_values: bool = False,
-    ignore_unknown: bool = False,
 ) -> tuple[dict[str, Answer], list[tuple[str, Diagnostic]]]:
     """Turn a mapping of question id -> raw value into typed answers, keeping the good ones.
 
@@ -237,12 +236,11 @@ def read_answers(
     for key, value in raw.items():
         parser = parsers.get(str(key))
         if parser is None:
-            if not ignore_unknown:
-                shown = shown_key(key)
-                problems.append((shown, Diagnostic(
-                    "E406", "unknown-question", f"'{shown}' is not a question of this rule set",
-                    source, hint=did_you_mean(str(key)[:200], parsers)
-                    or "see 'iopscreen rules show' for the question ids")))
+            shown = shown_key(key)
+            problems.append((shown, Diagnostic(
+                "E406", "unknown-question", f"'{shown}' is not a question of this rule set",
+                source, hint=did_you_mean(str(key)[:200], parsers)
+                or "see 'iopscreen rules show' for the question ids")))
             continue
         try:
             answer = parser.parse(value)
@@ -262,15 +260,13 @@ def coerce_answers(
     *,
     source: str = "answers",
     show_values: bool = False,
-    ignore_unknown: bool = False,
 ) -> dict[str, Answer]:
     """Turn a mapping of question id -> raw value into typed answers, all or nothing.
 
     Returns only the answered and declined questions. Raises :class:`AnswerError` listing
     every invalid or unknown entry (values shown only with ``show_values``).
     """
-    out, problems = read_answers(ruleset, raw, source=source, show_values=show_values,
-                                 ignore_unknown=ignore_unknown)
+    out, problems = read_answers(ruleset, raw, source=source, show_values=show_values)
     if problems:
         raise AnswerError(f"{len(problems)} invalid answer(s) in {source}",
                           diagnostics=[d for _, d in problems])

@@ -94,8 +94,25 @@ def resolve_db_path(option: Path | None = None) -> Path:
 
 
 # --------------------------------------------------------------------------- schema
+def _append_only(cleared: str) -> str:
+    """The trigger that lets an update through only when it makes a record a tombstone: it
+    sets deleted_utc, ``cleared`` holds (the answers gone), and what a version is keeps."""
+    return f"""CREATE TRIGGER records_append_only BEFORE UPDATE ON records
+           WHEN NOT (OLD.deleted_utc IS NULL AND NEW.deleted_utc IS NOT NULL
+                     AND {cleared}
+                     AND NEW.id = OLD.id AND NEW.first_id IS OLD.first_id
+                     AND NEW.version = OLD.version AND NEW.amends IS OLD.amends
+                     AND NEW.counselor = OLD.counselor AND NEW.created_utc = OLD.created_utc
+                     AND NEW.source = OLD.source AND NEW.ruleset_id = OLD.ruleset_id
+                     AND NEW.ruleset_version = OLD.ruleset_version
+                     AND NEW.ruleset_sha256 = OLD.ruleset_sha256)
+           BEGIN SELECT RAISE(ABORT, 'records are append-only'); END"""
+
+
 # Each migration is a list of statements, applied in order in one transaction; PRAGMA
-# user_version counts the migrations applied. Never edit a released migration: add one.
+# user_version counts the migrations applied. Never edit a released migration: add one
+# (tests/test_store.py holds each one's digest). _append_only is shared by two of them, so it
+# is frozen too.
 MIGRATIONS: list[tuple[str, ...]] = [
     (
         """CREATE TABLE records (
@@ -129,16 +146,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX audit_record ON audit (record_id)",
         # The only change a record may ever get is becoming a tombstone.
-        """CREATE TRIGGER records_append_only BEFORE UPDATE ON records
-           WHEN NOT (OLD.deleted_utc IS NULL AND NEW.deleted_utc IS NOT NULL
-                     AND NEW.answers IS NULL AND NEW.result IS NULL
-                     AND NEW.id = OLD.id AND NEW.first_id IS OLD.first_id
-                     AND NEW.version = OLD.version AND NEW.amends IS OLD.amends
-                     AND NEW.counselor = OLD.counselor AND NEW.created_utc = OLD.created_utc
-                     AND NEW.source = OLD.source AND NEW.ruleset_id = OLD.ruleset_id
-                     AND NEW.ruleset_version = OLD.ruleset_version
-                     AND NEW.ruleset_sha256 = OLD.ruleset_sha256)
-           BEGIN SELECT RAISE(ABORT, 'records are append-only'); END""",
+        _append_only("NEW.answers IS NULL AND NEW.result IS NULL"),
         """CREATE TRIGGER records_keep BEFORE DELETE ON records
            BEGIN SELECT RAISE(ABORT, 'records are append-only; delete leaves tombstones'); END""",
         """CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit
@@ -157,20 +165,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # like the answers, on tombstones: a digest of a few yes/no answers could be reversed.
         "ALTER TABLE records ADD COLUMN answers_sha256 TEXT",
         "CREATE INDEX records_same ON records (client, ruleset_sha256, answers_sha256)",
-        # Migration 1's trigger again, now also requiring the digest to go with the answers
-        # (written out in full: a released migration is never edited or derived from).
+        # Migration 1's trigger again, now also requiring the digest to go with the answers.
         "DROP TRIGGER records_append_only",
-        """CREATE TRIGGER records_append_only BEFORE UPDATE ON records
-           WHEN NOT (OLD.deleted_utc IS NULL AND NEW.deleted_utc IS NOT NULL
-                     AND NEW.answers IS NULL AND NEW.result IS NULL
-                     AND NEW.answers_sha256 IS NULL
-                     AND NEW.id = OLD.id AND NEW.first_id IS OLD.first_id
-                     AND NEW.version = OLD.version AND NEW.amends IS OLD.amends
-                     AND NEW.counselor = OLD.counselor AND NEW.created_utc = OLD.created_utc
-                     AND NEW.source = OLD.source AND NEW.ruleset_id = OLD.ruleset_id
-                     AND NEW.ruleset_version = OLD.ruleset_version
-                     AND NEW.ruleset_sha256 = OLD.ruleset_sha256)
-           BEGIN SELECT RAISE(ABORT, 'records are append-only'); END""",
+        _append_only("NEW.answers IS NULL AND NEW.result IS NULL AND NEW.answers_sha256 IS NULL"),
     ),
 ]
 
