@@ -616,6 +616,33 @@ def test_short_rows_are_read_with_blank_cells_and_screened(
     assert "W413 short-row: row 3 (id C)" in err and "row 2 (id B)" not in err
 
 
+def test_a_short_row_warning_on_every_row_is_summed_up_on_the_terminal(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An export that trims the empty cells of every row: the terminal lists the first few
+    W413s and counts the rest on one line, so the invalid cell of row 40 is not buried; the
+    problems file still has every row's warning."""
+    data = tmp_path / "trimmed.csv"
+    data.write_text("id,si_active_thoughts,si_intent,si_plan,phq9_9\n" + "".join(
+        f"P{i},no{',,,x' if i == 40 else ''}\n" for i in range(1, 51)), encoding="utf-8")
+    code, _, err = default_on(engine, capsys, str(data), "-o", str(tmp_path / "r.csv"),
+                              falls_back=ROWS)
+    assert code == 1
+    assert "problems: 1 error(s), 49 warning(s) (E405 x1, W413 x49)" in err
+    listed = [line for line in err.splitlines() if " W413 short-row: row " in line]
+    assert [line.split(": ")[2] for line in listed] == ["row 1 (id P1)", "row 2 (id P2)",
+                                                       "row 3 (id P3)"]
+    assert "\n  W413 short-row: 46 more (rows 4, 5, 6, 7, 8, ...)\n" in err
+    assert "E405 not-a-choice: row 40 (id P40), column phq9_9" in err
+    assert "... and 46 more; write them all with --errors FILE" in err
+    errors = tmp_path / "e.csv"
+    code, _, err = default_on(engine, capsys, str(data), "-o", str(tmp_path / "r2.csv"),
+                              "--errors", str(errors), falls_back=ROWS)
+    problems = list(csv.DictReader(errors.open()))
+    assert [int(p["row"]) for p in problems if p["code"] == "W413"] == [
+        i for i in range(1, 51) if i != 40]
+    assert "W413 short-row: row" not in err  # the file has them: none listed
+
+
 @pytest.mark.slow_engines
 def test_long_rows_are_error_rows_still_checked_for_crisis(
         engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from iopscreen import __version__
+from iopscreen.answers_file import WRAPPER_KEYS
 from iopscreen.cli import run
 
 DATA = Path(__file__).parent / "data"
@@ -331,6 +332,39 @@ def test_answers_beside_the_wrapper_still_count(capsys: pytest.CaptureFixture[st
     assert code == 1
     assert "E407 repeated-answer: 'danger' is answered more than once" in err
     assert "danger" not in json.loads(out)["answers"]
+
+
+def test_a_key_beside_the_wrapper_that_is_no_question_is_reported(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A misspelt question id beside the wrapper is reported as it is inside (E406, exit 1,
+    the rest screened), not silently dropped; a result's own keys ("level") are not."""
+    answers = write(tmp_path, "a.json", {"answers": {"danger": "yes", "danger_plan": "yes"},
+                                         "drinkss": 2, "level": "low"})
+    code, out, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a", answers)
+    assert code == 1 and "CRISIS - ACT NOW" in out
+    assert "error E406 unknown-question: 'drinkss' is not a question of this rule set" in err
+    assert "did you mean 'drinks'?" in err and "'level'" not in err
+
+
+def test_a_result_or_a_record_is_read_back_as_answers_without_problems(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Every key of `evaluate --format json` and `records show --format json` is one a wrapped
+    answers file may have (WRAPPER_KEYS), so both read back as answers, with the same result."""
+    first = write(tmp_path, "a.json", {"danger": "no", "mood_1": 2, "mood_2": 2, "mood_3": 0,
+                                       "drinks": 200})  # an error, so "errors" is a key too
+    db = str(tmp_path / "r.db")
+    code, out, _ = cli(capsys, "evaluate", "-r", MINIMAL, "-a", first, "-f", "json")
+    result = json.loads(out)
+    cli(capsys, "evaluate", "-r", MINIMAL, "-a", write(tmp_path, "b.json", {
+        k: v for k, v in result["answers"].items()}), "--save", "--db", db, "--client", "C")
+    code, out, _ = cli(capsys, "records", "show", "1", "--db", db, "--format", "json")
+    record = json.loads(out)
+    assert result["errors"] and set(result) | set(record) <= WRAPPER_KEYS
+    for name, data in (("result.json", result), ("record.json", record)):
+        code, out, err = cli(capsys, "evaluate", "-r", MINIMAL, "-a",
+                             write(tmp_path, name, data), "-f", "json")
+        assert code == 0 and err == "", name
+        assert json.loads(out)["level"] == result["level"] == "mid"
 
 
 def test_evaluate_flags_a_safety_answer_that_skip_logic_dropped(

@@ -25,13 +25,29 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Problem = tuple[str, Diagnostic]  # (the key as it may be shown, the problem)
 
+# The top-level keys a wrapped answers file may have beside "answers" without them being read
+# as answers: those of a result (`evaluate --format json`, Screening.to_json) and of a record
+# (`records show --format json`), so that either can be read back as it is.
+WRAPPER_KEYS = frozenset({
+    "answers",
+    # a result
+    "schema", "schema_version", "ruleset", "level", "level_label", "provisional",
+    "possible_level", "deciding_questions", "flags", "fired_rules", "pending_rules",
+    "misconceptions", "scores", "ignored_answers", "not_asked", "disclaimer", "safety_review",
+    "errors",
+    # a record
+    "id", "version", "amends", "client", "counselor", "created_utc", "source", "result", "note",
+})
+
 
 def read_answers_file(path: Path, questions: Collection[str] = ()) -> tuple[dict[Any, Any],
                                                                           list[Problem]]:
     """Read a JSON or YAML answers file: a mapping of question id to value, optionally wrapped
-    as ``{"answers": {...}}`` (as a result JSON is). In a wrapped file the other top-level keys
-    are ignored, except those in ``questions``: an answer beside the wrapper still counts. Returns
-    the mapping without any question given more than once, and an E407 problem for each.
+    as ``{"answers": {...}}`` (as a result or record JSON is). In a wrapped file the other
+    top-level keys are answers too (so an answer beside the wrapper still counts, and a key
+    that is no question is reported as one inside would be), except the keys of a result or
+    record (:data:`WRAPPER_KEYS`) that are not in ``questions``. Returns the mapping without any
+    question given more than once, and an E407 problem for each.
 
     Raises :class:`UsageError` when it cannot be opened and :class:`AnswerError` (with the place,
     never the content) when it is not text, too big, not valid, or not a mapping: then nothing
@@ -74,7 +90,7 @@ def read_answers_file(path: Path, questions: Collection[str] = ()) -> tuple[dict
                           hint=f'e.g. {{"phq9_1": 2, "si_plan": "no"}}; {UNSCREENED}')
     if answers is not root:  # wrapped: answers beside the wrapper are answers too
         for key, value in root.items():
-            if key != "answers" and str(key) in questions:
+            if key != "answers" and (str(key) in questions or key not in WRAPPER_KEYS):
                 if key in answers:
                     repeated.setdefault(key, [])
                 answers[key] = value

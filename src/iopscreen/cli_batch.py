@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from contextlib import ExitStack, contextmanager
 from enum import Enum
 from pathlib import Path
@@ -28,6 +29,8 @@ from .files import AtomicOutput, write_text_atomic
 from .ruleset.model import Ruleset
 
 PROBLEMS_SHOWN = 20  # problems listed on stderr; all of them go to --errors
+SAME_CODE_SHOWN = 3  # of them with one code (an export that trims empty cells warns every row)
+ROWS_NAMED = 5  # rows named on the line that counts a code's other problems
 
 
 class Engine(str, Enum):
@@ -140,7 +143,7 @@ def batch_command(
     batch_output.check_paths(input_file, [("output", output), ("errors file", errors_file)], force)
     ruleset = open_ruleset(ruleset_path)
     source = batch_input.open_source(input_file, encoding, stdin=sys.stdin.buffer)
-    shown: list[Problem] = []
+    shown = ShownProblems()
     out_file = AtomicOutput(Path(output), clean_stale=True) if output != "-" else None
     err_file = (AtomicOutput(Path(errors_file), clean_stale=True)
                 if errors_file and errors_file != "-" else None)
@@ -162,8 +165,7 @@ def batch_command(
         def on_problem(problem: Problem) -> None:
             if sink is not None:
                 sink(problem)
-            if len(shown) < PROBLEMS_SHOWN:
-                shown.append(problem)
+            shown.add(problem)
 
         try:
             tally = _run(ruleset, source, write, options, on_problem, no_progress,
@@ -335,7 +337,7 @@ def _print_rows(err: Console, rows: list[tuple[int, str, str]], total: int, wher
 
 
 def _print_summary(ruleset: Ruleset, source: str, output: str, errors_file: Optional[str],
-                   tally: Tally, shown: list[Problem], allow_dropped_safety: bool) -> None:
+                   tally: Tally, shown: ShownProblems, allow_dropped_safety: bool) -> None:
     """The end-of-run summary on stderr: crisis rows first, then counts, then problems."""
     err = make_console(stderr=True)
     if tally.crisis:
@@ -372,9 +374,9 @@ def _print_summary(ruleset: Ruleset, source: str, output: str, errors_file: Opti
         err.print(f"problems: {tally.errors} error(s), {tally.warnings} warning(s) ({counts})"
                   + (f" -> {'stdout' if errors_file == '-' else errors_file}" if errors_file
                      else ""), markup=False, soft_wrap=True)
-    if shown and not errors_file:
+    if shown.problems and not errors_file:
         hinted: set[tuple[str, str]] = set()
-        for p in shown:
+        for p in shown.problems:
             who = f" (id {p.id})" if p.id else ""
             col = f", column {p.column}" if p.column else ""
             err.print(f"{source}:{p.line}: {p.level} {p.code} {p.name}: row {p.row}{who}{col}: "
@@ -383,10 +385,35 @@ def _print_summary(ruleset: Ruleset, source: str, output: str, errors_file: Opti
             if p.hint and (p.code, p.hint) not in hinted:  # each different hint once
                 hinted.add((p.code, p.hint))
                 err.print(f"  hint: {p.hint}", markup=False, soft_wrap=True)
-        more = tally.errors + tally.warnings - len(shown)
+        for (code, name), rows in shown.others.items():
+            count = tally.codes[code] - shown.per_code[code]
+            named = ", ".join(map(str, rows)) + (", ..." if count > len(rows) else "")
+            err.print(f"  {code} {name}: {count} more ({'rows' if count > 1 else 'row'} "
+                      f"{named})", markup=False, soft_wrap=True)
+        more = tally.errors + tally.warnings - len(shown.problems)
         if more > 0:
             err.print(f"... and {more} more; write them all with --errors FILE", markup=False,
                       soft_wrap=True)
+
+
+class ShownProblems:
+    """The problems the summary lists, in row order: the first SAME_CODE_SHOWN of each code,
+    PROBLEMS_SHOWN at most; of the others, by code, the first ROWS_NAMED rows (the summary
+    counts them from the tally). Every problem still goes to --errors."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.per_code: Counter[str] = Counter()
+        self.others: dict[tuple[str, str], list[int]] = {}
+
+    def add(self, problem: Problem) -> None:
+        if self.per_code[problem.code] < SAME_CODE_SHOWN and len(self.problems) < PROBLEMS_SHOWN:
+            self.problems.append(problem)
+            self.per_code[problem.code] += 1
+            return
+        rows = self.others.setdefault((problem.code, problem.name), [])
+        if len(rows) < ROWS_NAMED and problem.row not in rows:
+            rows.append(problem.row)
 
 
 @app.command("template")
