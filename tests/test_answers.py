@@ -106,3 +106,24 @@ def test_all_errors_are_collected_with_did_you_mean() -> None:
     assert codes == ["E404", "E405", "E406"]
     unknown = next(d for d in info.value.diagnostics if d.code == "E406")
     assert "did you mean 'danger'" in unknown.hint
+
+
+LANES = load_ruleset(Path(__file__).parent / "data" / "lanes.yaml")
+
+
+@pytest.mark.parametrize("raw, code", [("M", "male"), ("m", "male"), (" man ", "male"),
+                                       ("MALE", "male"), ("F", "female"), ("woman", "female"),
+                                       ("Female", "female")])
+def test_choice_aliases_read_as_their_choice(raw: str, code: str) -> None:
+    assert AnswerParser(LANES.questions["sex"]).parse(raw) == Answer(code)
+
+
+def test_aliases_of_numbered_choices_and_of_multiple_choices() -> None:
+    assert AnswerParser(LANES.questions["mood_3"]).parse("No times") == Answer(0)
+    assert AnswerParser(LANES.questions["mood_3"]).parse("0 times") == Answer(0)
+    multi = AnswerParser(LANES.questions["concerns"])
+    assert multi.parse("money|Hours") == Answer(frozenset({"cost", "time"}))
+    assert multi.parse(["co-pay", "time"]) == Answer(frozenset({"cost", "time"}))
+    with pytest.raises(InvalidAnswer) as bad:
+        multi.parse("money|cash")
+    assert "cost=Cost (also money, co-pay)" in bad.value.hint

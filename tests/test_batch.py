@@ -176,7 +176,7 @@ def test_a_file_without_its_header_shows_none_of_its_cells(
     data.write_text("C7,yes,yes,PHIsecret,2\nC8,no,no,,0\n", encoding="utf-8")
     code, out, err = default_on(engine, capsys, str(data), *extra, falls_back=HEADER)
     assert code == 1 and out == ""
-    assert "E413 no-header: no column name is a question of iop-adult 1.1.0: the first line " \
+    assert "E413 no-header: no column name is a question of iop-adult 1.2.0: the first line " \
            "looks like data, not a header" in err
     assert "PHIsecret" not in err and "yes" not in err and "'2'" not in err
     if extra[-1:] != ["C7"]:
@@ -1197,3 +1197,29 @@ def test_save_leaves_out_rows_without_an_id(
 def test_save_needs_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = batch_cli(capsys, "-", "--save", "--db", str(tmp_path / "r.db"))
     assert code == 2 and "--save needs an input file" in err
+
+
+def test_choice_aliases_are_read_in_batch_and_listed_in_the_dictionary(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The default rule set's `sex` aliases (M, F, man, woman, any case) screen like the codes
+    on every engine, and the data dictionary lists them beside each code."""
+    data = tmp_path / "sex.csv"
+    data.write_text("id,sex,audit_c_1,audit_c_2,audit_c_3\n"
+                    "A,M,1,1,1\nB,F,1,1,1\nC, woman ,1,1,1\nD,MAN,2,1,1\nE,male,1,1,1\n"
+                    "G,g,1,1,1\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    code, _, err = default_on(engine, capsys, str(data), "-o", str(out), "--ignore-extra")
+    assert code == 1 and "rows with errors: 1" in err  # G only
+    assert "male=Male (also M, man), female=Female (also F, woman)" in err  # the hint
+    rows = {r["id"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
+    assert rows["G"]["errors"] and not any(rows[k]["errors"] for k in "ABCDE")
+    # AUDIT-C 3: negative for a man (cutoff 4), positive for a woman (cutoff 3)
+    positive = {k: "alcohol_positive" in rows[k]["fired_rules"] for k in "ABCDE"}
+    assert positive == {"A": False, "B": True, "C": True, "D": True, "E": False}
+    code, _, _ = cli(capsys, "template", "-o", str(tmp_path / "t.csv"))
+    assert code == 0
+    dictionary = list(csv.DictReader(io.StringIO(
+        (tmp_path / "t.dictionary.csv").read_text(encoding="utf-8-sig"))))
+    sex = next(r for r in dictionary if r["column"] == "sex")
+    assert sex["allowed_values"] == ("male=Male (also M, man); female=Female (also F, woman); "
+                                     "other=Another answer, or prefer not to say")

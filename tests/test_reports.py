@@ -372,16 +372,20 @@ def test_reports_say_what_the_result_says(fmt: str) -> None:
     # Engagement notes meant for IOP (their rule-set 'levels') are not shown for inpatient.
     iop_only = {r.id for r in ruleset_for("iop-adult").rules if r.levels == ("iop",)}
     assert result["level"] == "inpatient"
+    # ... nor a flag that only they raised (the engagement flag)
+    flags = [f for f in result["flags"] if not set(f["rules"]) <= iop_only]
+    assert len(flags) < len(result["flags"])
     for needle in ("988", result["level_label"], result["ruleset"]["sha256"], "Screening aid",
-                   *(f["label"] for f in result["flags"]),
+                   *(f["label"] for f in flags),
                    *(r["title"] for r in result["fired_rules"] if r["id"] not in iop_only),
                    *(s["band_label"] for s in result["scores"] if s["band_label"])):
         assert needle.replace("&", "&amp;") in text or needle in text, needle
     hidden = [r["title"] for r in result["fired_rules"] if r["id"] in iop_only]
+    hidden += [f["label"] for f in result["flags"] if f not in flags]
     assert hidden and not [t for t in hidden if t in text]
     assert "Final for the answers given" not in text and "Crisis: follow the crisis" in text
-    severities = [f["severity"] for f in result["flags"]]
-    positions = [text.index(f["label"]) for f in result["flags"]]
+    severities = [f["severity"] for f in flags]
+    positions = [text.index(f["label"]) for f in flags]
     assert severities[0] == "crisis" and positions == sorted(positions)
 
 

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from .errors import AnswerError, Diagnostic, did_you_mean
-from .ruleset.model import Question, Ruleset
+from .ruleset.model import DECLINED_TOKENS, Question, Ruleset
 
 ANSWERED = "answered"
 DECLINED = "declined"
 
-DECLINED_TOKENS = frozenset({"declined", "decline", "refused"})
 YES_TOKENS = frozenset({"yes", "y", "true", "t", "1"})
 NO_TOKENS = frozenset({"no", "n", "false", "f", "0"})
 NONE_TOKENS = frozenset({"none", "none of these"})
@@ -65,10 +64,18 @@ class AnswerParser:
                 table[str(c.code).casefold()] = Answer(c.code)
             for c in question.choices:  # labels never shadow a code
                 table.setdefault(c.label.strip().casefold(), Answer(c.code))
+            for c in question.choices:  # nor aliases (the loader refuses any clash)
+                for alias in c.aliases:
+                    table.setdefault(alias.casefold(), Answer(c.code))
         self.table = table
+        # Every spelling of each choice (code, label, aliases): the one table that the SQL
+        # compiler and the lane engine read too, so an alias means the same everywhere.
         self._codes = {str(c.code).casefold(): c.code for c in question.choices}
         for c in question.choices:
             self._codes.setdefault(c.label.strip().casefold(), c.code)
+        for c in question.choices:
+            for alias in c.aliases:
+                self._codes.setdefault(alias.casefold(), c.code)
 
     def likely_texts(self) -> set[str]:
         """The cell texts a column of answers to this question is likely to hold: the
@@ -81,6 +88,8 @@ class AnswerParser:
         for c in q.choices:
             texts.update((str(c.code), c.label, c.label.strip(), c.label.upper(),
                           c.label.lower()))
+            for alias in c.aliases:
+                texts.update((alias, alias.upper(), alias.lower(), alias.capitalize()))
         if q.type == "integer" and q.min is not None and q.max is not None \
                 and q.max - q.min <= 2000:
             texts.update(str(n) for n in range(q.min, q.max + 1))
@@ -201,7 +210,8 @@ class AnswerParser:
 
     def _not_a_choice(self, multi: bool = False) -> InvalidAnswer:
         q = self.question
-        shown = ", ".join(f"{c.code}={c.label}" for c in q.choices[:8])
+        shown = ", ".join(f"{c.code}={c.label}" + (f" (also {', '.join(c.aliases)})"
+                                                   if c.aliases else "") for c in q.choices[:8])
         if len(q.choices) > 8:
             shown += ", ..."
         what = "has a value that is not one of its choices" if multi else "is not one of its choices"

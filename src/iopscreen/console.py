@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .answers import Answer, display_value
-from .engine import Screening
+from .engine import FlagResult, Screening, flag_shown, hidden_advice
 from .errors import Diagnostic
 from .ruleset.model import Ruleset
 
@@ -92,6 +92,9 @@ def level_panel(screening: Screening, ruleset: Ruleset) -> Panel:
     head.append("RECOMMENDED LEVEL OF CARE\n", style="dim")
     head.append(f"{level.label.upper()}", style="bold reverse")
     body = Text(level.description, style="italic")
+    if level.sources:
+        body.append("\nSources: " + "; ".join(ruleset.source_titles(level.sources)),
+                    style="dim")
     status = Text(justify="center")
     line = status_line(screening, ruleset)
     if screening.provisional:
@@ -135,11 +138,12 @@ def render_summary(console: Console, screening: Screening, ruleset: Ruleset) -> 
             body.append(f" ({contacts})")
     body.append("\n" + status_line(screening, ruleset),
                 style="bold" if screening.provisional or screening.crisis else "bold green")
-    if screening.flags:
+    flags = shown_flags(screening, ruleset)
+    if flags:
         body.append("\nFlags: " + "; ".join(f"{SEVERITY_MARK[f.severity]} {f.label}"
-                                            for f in screening.flags[:4]))
-        if len(screening.flags) > 4:
-            body.append(f"; +{len(screening.flags) - 4} more")
+                                            for f in flags[:4]))
+        if len(flags) > 4:
+            body.append(f"; +{len(flags) - 4} more")
     clinical = [r for r in screening.fired if r.category != "engagement"]
     if clinical:
         body.append("\nTop reasons:", style="bold")
@@ -200,9 +204,10 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
         console.print(crisis_banner(ruleset, reasons))
     console.print(level_panel(screening, ruleset))
 
-    if screening.flags:
+    flags = shown_flags(screening, ruleset)
+    if flags:
         _p(console, Text("FLAGS", style="bold underline"))
-        for f in screening.flags:
+        for f in flags:
             line = Text(f"  {SEVERITY_MARK[f.severity]} ")
             line.append(f"{f.label}", style=SEVERITY_STYLE[f.severity])
             line.append(f"  [{f.severity}; rules: {', '.join(f.rules)}]", style="dim")
@@ -251,7 +256,9 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
         for m in talking:
             _p(console, Text(f"  Concern: \"{m.myth}\"", style="bold"))
             _p(console, Text(f"    Say: {m.facts}"))
-            _p(console, Text(f"    Source: {'; '.join(m.sources)}", style="dim"))
+            titles = m.source_titles or m.sources
+            _p(console, Text(f"    Source{'s' if len(titles) > 1 else ''}: {'; '.join(titles)}",
+                             style="dim"))
         console.print()
 
     if engagement:
@@ -274,16 +281,32 @@ def render_screening(console: Console, screening: Screening, ruleset: Ruleset,
     console.print(Panel(Text(screening.disclaimer), title="Screening aid", box=box.ROUNDED))
 
 
+def _hidden(screening: Screening, ruleset: Ruleset) -> tuple[frozenset[str], frozenset[str]]:
+    """The engagement notes and talking points not meant for the recommended level: by the
+    levels the result carries, else (a record saved before results carried them) by the rule
+    set's."""
+    rules = {r.id: r.levels for r in ruleset.rules}
+    miscs = {m.id: m.levels for m in ruleset.misconceptions}
+    notes = hidden_advice(screening.level, ((r.id, r.levels or rules.get(r.id, ()))
+                                            for r in screening.fired
+                                            if r.category == "engagement"))
+    talking = hidden_advice(screening.level, ((m.id, m.levels or miscs.get(m.id, ()))
+                                              for m in screening.misconceptions))
+    return notes, talking
+
+
 def shown_notes(screening: Screening, ruleset: Ruleset) -> tuple[list[Any], list[Any]]:
-    """The engagement notes and talking points to show: those whose rule-set ``levels`` include
-    the recommended level (the result itself keeps them all)."""
-    rules = {r.id: r for r in ruleset.rules}
-    miscs = {m.id: m for m in ruleset.misconceptions}
-    engagement = [r for r in screening.fired if r.category == "engagement"
-                  and (r.id not in rules or rules[r.id].shown_for(screening.level))]
-    talking = [m for m in screening.misconceptions
-               if m.id not in miscs or miscs[m.id].shown_for(screening.level)]
-    return engagement, talking
+    """The engagement notes and talking points to show: those meant for the recommended
+    level (the result itself keeps them all)."""
+    notes, talking = _hidden(screening, ruleset)
+    return ([r for r in screening.fired if r.category == "engagement" and r.id not in notes],
+            [m for m in screening.misconceptions if m.id not in talking])
+
+
+def shown_flags(screening: Screening, ruleset: Ruleset) -> list[FlagResult]:
+    """The flags to show: all but those raised only by notes hidden for this level."""
+    notes, _ = _hidden(screening, ruleset)
+    return [f for f in screening.flags if flag_shown(f.rules, notes)]
 
 
 def _print_rule(console: Console, rule, ruleset: Ruleset) -> None:  # type: ignore[no-untyped-def]
@@ -299,7 +322,9 @@ def _print_rule(console: Console, rule, ruleset: Ruleset) -> None:  # type: igno
     if rule.evidence:
         ev = ", ".join(f"{e.name} = {e.value}" for e in rule.evidence)
         _p(console, Text(f"      from: {ev}", style="dim"))
-    _p(console, Text(f"      source: {', '.join(rule.source_ids or rule.sources)}", style="dim"))
+    titles = rule.source_titles or rule.source_ids or rule.sources
+    _p(console, Text(f"      source{'s' if len(titles) > 1 else ''}: {'; '.join(titles)}",
+                     style="dim"))
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -8,7 +8,7 @@ add a flag that needs attention make the result *provisional*.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from .answers import Answer, display_value, to_plain
 from .decision import ATTENTION_SEVERITIES, Decision
@@ -38,6 +38,8 @@ class FiredRule:
     sources: tuple[str, ...]
     evidence: tuple[Evidence, ...]
     source_ids: tuple[str, ...] = ()
+    source_titles: tuple[str, ...] = ()  # what a counselor sees (sources: full citations)
+    levels: tuple[str, ...] = ()  # an engagement note: the levels it is meant for (() = all)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ class MisconceptionResult:
     myth: str
     facts: str
     sources: tuple[str, ...]
+    source_ids: tuple[str, ...] = ()
+    source_titles: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()  # the levels this talking point is meant for (() = all)
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,8 @@ class Screening:
             "fired_rules": [{
                 "id": r.id, "title": r.title, "reason": r.reason, "min_level": r.min_level,
                 "flags": list(r.flags), "category": r.category, "sources": list(r.sources),
-                "source_ids": list(r.source_ids),
+                "source_ids": list(r.source_ids), "source_titles": list(r.source_titles),
+                "levels": list(r.levels),
                 "evidence": [{"name": e.name, "kind": e.kind, "value": e.value}
                              for e in r.evidence],
             } for r in self.fired],
@@ -140,7 +146,9 @@ class Screening:
                         "band": s.band, "band_label": s.band_label,
                         "missing_items": list(s.missing_items)} for s in self.scores],
             "misconceptions": [{"id": m.id, "myth": m.myth, "facts": m.facts,
-                                "sources": list(m.sources)} for m in self.misconceptions],
+                                "sources": list(m.sources), "source_ids": list(m.source_ids),
+                                "source_titles": list(m.source_titles),
+                                "levels": list(m.levels)} for m in self.misconceptions],
             "ignored_answers": list(self.ignored),
             "answers": self.answers,
             "disclaimer": self.disclaimer,
@@ -226,7 +234,7 @@ def screen(ruleset: Ruleset, answers: Mapping[str, Answer]) -> Screening:
             tuple(ruleset.sources[s].cite for s in rule.sources),
             tuple(_evidence(ruleset, name, values[slots[name]], answers, not_applicable)
                   for name in sorted(rule.when.names, key=slots.__getitem__)),
-            rule.sources,
+            rule.sources, ruleset.source_titles(rule.sources), rule.levels,
         ))
     deciding_set = set(verdict.deciding)
     pending = []
@@ -246,7 +254,8 @@ def screen(ruleset: Ruleset, answers: Mapping[str, Answer]) -> Screening:
                                   band.id if band else None, band.label if band else None,
                                   missing))
     miscs = tuple(
-        MisconceptionResult(m.id, m.myth, m.facts, tuple(ruleset.sources[s].cite for s in m.sources))
+        MisconceptionResult(m.id, m.myth, m.facts, tuple(ruleset.sources[s].cite for s in m.sources),
+                            m.sources, ruleset.source_titles(m.sources), m.levels)
         for m, truth in zip(ruleset.misconceptions, ev.misconception_truths) if truth is True
     )
     level = ruleset.levels[verdict.level]
@@ -262,6 +271,24 @@ def screen(ruleset: Ruleset, answers: Mapping[str, Answer]) -> Screening:
                  if qid not in ev.ignored},
         disclaimer=ruleset.disclaimer,
     )
+
+
+def shown_for(levels: Sequence[str], level: str) -> bool:
+    """Whether advice meant for ``levels`` (empty: every level) shows beside a ``level``
+    result. The result itself keeps all advice; screens and reports show only this."""
+    return not levels or level in levels
+
+
+def hidden_advice(level: str, notes: Iterable[tuple[str, Sequence[str]]]) -> frozenset[str]:
+    """The ids among ``notes`` ((id, levels) of engagement notes or talking points) that are
+    not meant for a ``level`` result."""
+    return frozenset(ident for ident, levels in notes if not shown_for(levels, level))
+
+
+def flag_shown(raised_by: Sequence[str], hidden_rules: frozenset[str]) -> bool:
+    """A flag shows unless every rule that raised it is an engagement note hidden for the
+    level (an outpatient result does not say "plan evening IOP sessions")."""
+    return not raised_by or not set(raised_by) <= hidden_rules
 
 
 def _evidence(ruleset: Ruleset, name: str, value: Any, answers: Mapping[str, Answer],

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .answers import coerce_answers
-from .engine import Screening, screen
+from .engine import Screening, hidden_advice, screen
 from .errors import AnswerError, Diagnostic, Problems, RulesetError, did_you_mean
 from .ruleset.model import Ruleset
 from .ruleset.limits import Limits
@@ -17,7 +17,7 @@ from .ruleset.yamlsource import read_yaml
 EXPECT_KEYS = (
     "level", "provisional", "possible_level", "flags", "flags_include", "rules",
     "rules_include", "rules_exclude", "scores", "bands", "misconceptions",
-    "misconceptions_include", "deciding",
+    "misconceptions_include", "deciding", "talking_points", "engagement_notes",
 )
 CASE_KEYS = ("name", "answers", "expect", "note")
 
@@ -94,6 +94,9 @@ def load_cases(path: Path, ruleset: Ruleset) -> list[tuple[str, int, dict[str, A
                            ("rules_exclude", [r.id for r in ruleset.rules]),
                            ("misconceptions", [m.id for m in ruleset.misconceptions]),
                            ("misconceptions_include", [m.id for m in ruleset.misconceptions]),
+                           ("talking_points", [m.id for m in ruleset.misconceptions]),
+                           ("engagement_notes", [r.id for r in ruleset.rules
+                                                 if r.category == "engagement"]),
                            ("deciding", ruleset.questions)):
             for j, item in enumerate(expect.get(key) or []):
                 if item not in known:
@@ -163,6 +166,14 @@ def compare(result: Screening, expect: dict[str, Any]) -> list[str]:
         exact("misconceptions", expect["misconceptions"], miscs)
     include("misconceptions", expect.get("misconceptions_include"), miscs)
     include("deciding", expect.get("deciding"), set(result.deciding))
+    # what the screen and the reports show: only the advice meant for the recommended level
+    notes = [r for r in result.fired if r.category == "engagement"]
+    if "talking_points" in expect:
+        hidden = hidden_advice(result.level, ((m.id, m.levels) for m in result.misconceptions))
+        exact("talking_points", expect["talking_points"], miscs - hidden)
+    if "engagement_notes" in expect:
+        hidden = hidden_advice(result.level, ((r.id, r.levels) for r in notes))
+        exact("engagement_notes", expect["engagement_notes"], {r.id for r in notes} - hidden)
     scores = {s.id: s for s in result.scores}
     for key, want in (expect.get("scores") or {}).items():
         got = scores[key].score if key in scores else "no such instrument"

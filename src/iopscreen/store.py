@@ -708,7 +708,8 @@ def screening_from_json(data: Mapping[str, Any]) -> Screening:
             tuple(r.get("flags", ())), r.get("category", "clinical"), tuple(r.get("sources", ())),
             tuple(Evidence(e["name"], e.get("kind", ""), e.get("value", ""))
                   for e in r.get("evidence", ())),
-            tuple(r.get("source_ids", ()))) for r in data.get("fired_rules", ())),
+            tuple(r.get("source_ids", ())), tuple(r.get("source_titles", ())),
+            tuple(r.get("levels", ()))) for r in data.get("fired_rules", ())),
         pending=tuple(PendingRule(p["id"], p.get("title", p["id"]), p.get("min_level"),
                                   tuple(p.get("flags", ())), tuple(p.get("deciding_questions", ())))
                       for p in data.get("pending_rules", ())),
@@ -718,7 +719,10 @@ def screening_from_json(data: Mapping[str, Any]) -> Screening:
                                  tuple(s.get("missing_items", ())))
                      for s in data.get("scores", ())),
         misconceptions=tuple(MisconceptionResult(m["id"], m.get("myth", ""), m.get("facts", ""),
-                                                 tuple(m.get("sources", ())))
+                                                 tuple(m.get("sources", ())),
+                                                 tuple(m.get("source_ids", ())),
+                                                 tuple(m.get("source_titles", ())),
+                                                 tuple(m.get("levels", ())))
                              for m in data.get("misconceptions", ())),
         ignored=tuple(data.get("ignored_answers", ())),
         answers=dict(data.get("answers") or {}),

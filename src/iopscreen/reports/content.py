@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ..engine import Evidence  # the same record the engine puts in a result
+from ..engine import Evidence, flag_shown, hidden_advice  # as the engine puts them in a result
 from ..errors import IopscreenError
 from ..ruleset.model import SEVERITIES, Ruleset
 
@@ -94,6 +94,7 @@ class Report:
     level_id: str
     level_label: str
     level_description: str
+    level_sources: tuple[str, ...]  # short titles
     provisional: bool
     status: str  # the sentence under the level: final, or what a provisional result could become
     deciding: tuple[tuple[str, str], ...]
@@ -193,29 +194,38 @@ def collect(record: Mapping[str, Any], ruleset: Ruleset | None = None) -> Report
     check_record(record, ruleset)
     result = record["result"]
     labels = _Labels(result, ruleset)
-    fired = [_reason(r, labels) for r in result["fired_rules"]]
+    fired = [_reason(r, labels, ruleset) for r in result["fired_rules"]]
     clinical = tuple(r for r, raw in zip(fired, result["fired_rules"])
                      if raw["category"] != "engagement")
     level_id = result["level"]
-    # With the rule set, only the notes and talking points meant for this level (its 'levels').
-    shown_rules = {r.id: r.shown_for(level_id) for r in ruleset.rules} if ruleset else {}
-    shown_miscs = ({m.id: m.shown_for(level_id) for m in ruleset.misconceptions}
-                   if ruleset else {})
+    # Only the notes and talking points meant for this level: by the levels the result
+    # carries, else (a record saved before results carried them) by the rule set's.
+    rule_levels = {r.id: r.levels for r in ruleset.rules} if ruleset else {}
+    misc_levels = {m.id: m.levels for m in ruleset.misconceptions} if ruleset else {}
+    hidden_notes = hidden_advice(level_id, (
+        (r["id"], r.get("levels") or rule_levels.get(r["id"], ()))
+        for r in result["fired_rules"] if r["category"] == "engagement"))
+    hidden_talk = hidden_advice(level_id, (
+        (m["id"], m.get("levels") or misc_levels.get(m["id"], ()))
+        for m in result["misconceptions"]))
     engagement = tuple(r for r, raw in zip(fired, result["fired_rules"])
-                       if raw["category"] == "engagement" and shown_rules.get(raw["id"], True))
+                       if raw["category"] == "engagement" and raw["id"] not in hidden_notes)
+    level = (ruleset.level(level_id) if ruleset is not None
+             and any(lv.id == level_id for lv in ruleset.levels) else None)
     return Report(
         heading=f"Level-of-care screening: record {record['id']}",
         meta=_meta(record),
         crisis=_crisis(result, ruleset),
         level_id=level_id,
         level_label=result["level_label"],
-        level_description=(" ".join(ruleset.level(level_id).description.split())
-                           if ruleset is not None else ""),
+        level_description=" ".join(level.description.split()) if level else "",
+        level_sources=ruleset.source_titles(level.sources) if ruleset and level else (),
         provisional=bool(result["provisional"]),
         status=_status(result, labels),
         deciding=tuple((q, labels.question(q)) for q in result["deciding_questions"]),
         flags=tuple(FlagLine(f["severity"], f["label"], tuple(f["rules"]))
-                    for f in sorted(result["flags"], key=lambda f: SEVERITIES.index(f["severity"]))),
+                    for f in sorted(result["flags"], key=lambda f: SEVERITIES.index(f["severity"]))
+                    if flag_shown(f["rules"], hidden_notes)),
         reasons=clinical,
         no_reason=("" if clinical else "No criterion for a higher level was met, so the result "
                    f"is the lowest level ({result['level_label']})."),
@@ -224,9 +234,8 @@ def collect(record: Mapping[str, Any], ruleset: Ruleset | None = None) -> Report
                     tuple((q, labels.question(q)) for q in p["deciding_questions"]))
             for p in result["pending_rules"]),
         scores=tuple(_score(s) for s in result["scores"]),
-        talking_points=tuple(TalkingPoint(m["myth"], m["facts"], tuple(m["sources"]))
-                             for m in result["misconceptions"]
-                             if shown_miscs.get(m["id"], True)),
+        talking_points=tuple(TalkingPoint(m["myth"], m["facts"], _titles(m, ruleset))
+                             for m in result["misconceptions"] if m["id"] not in hidden_talk),
         engagement=engagement,
         note=str(record.get("note") or "").strip(),
         ignored=tuple(result["ignored_answers"]),
@@ -280,13 +289,23 @@ def _status(result: Mapping[str, Any], labels: _Labels) -> str:
     return "Provisional: unanswered or declined questions could add flags that need attention."
 
 
-def _reason(rule: Mapping[str, Any], labels: _Labels) -> Reason:
+def _reason(rule: Mapping[str, Any], labels: _Labels, ruleset: Ruleset | None) -> Reason:
     return Reason(
         rule["id"], rule["title"], labels.effect(rule["min_level"], rule["flags"], "Minimum"),
         " ".join(str(rule["reason"]).split()),
         tuple(Evidence(e["name"], e["kind"], e["value"]) for e in rule["evidence"]),
-        tuple(rule["sources"]),
+        _titles(rule, ruleset),
     )
+
+
+def _titles(item: Mapping[str, Any], ruleset: Ruleset | None) -> tuple[str, ...]:
+    """The short source titles a counselor reads: as the result carries them, else from the
+    rule set that made it, else (an older record) its full citations."""
+    if item.get("source_titles"):
+        return tuple(item["source_titles"])
+    if ruleset is not None and item.get("source_ids"):
+        return ruleset.source_titles(tuple(item["source_ids"]))
+    return tuple(item.get("sources", ()))
 
 
 def _score(score: Mapping[str, Any]) -> ScoreLine:

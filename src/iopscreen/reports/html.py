@@ -115,6 +115,8 @@ def render_report(report: Report) -> str:
             f'<p class="level-label">{e(report.level_label)} <code>{e(report.level_id)}</code></p>']
     if report.level_description:
         out.append(f"<p>{e(report.level_description)}</p>")
+    if report.level_sources:
+        out.append(f'<p class="detail">Sources: {e("; ".join(report.level_sources))}</p>')
     out.append(f'<p class="status">{e(report.status)}</p>')
     if report.deciding:
         out += ["<p>Questions that would decide it:</p>", *_questions(report.deciding)]

@@ -31,6 +31,8 @@ def render_report(report: Report) -> str:
             ""]
     if report.level_description:
         out += [text(report.level_description, line_start=True), ""]
+    if report.level_sources:
+        out += ["*Sources:* " + "; ".join(text(s) for s in report.level_sources), ""]
     out += [f"**{text(report.status)}**", ""]
     if report.deciding:
         out += ["Questions that would decide it:", ""]

@@ -230,7 +230,7 @@ class _Doc:
             src = self.rs.sources[sid]
             kind = "**policy choice**" if src.kind == POLICY_KIND else text(src.kind)
             ref = link(code(sid), "source", sid)
-            items.append(f"{indent}- {text(src.cite, line_start=True)} ({ref}, {kind})")
+            items.append(f"{indent}- **{text(src.short)}:** {text(src.cite)} ({ref}, {kind})")
         return items
 
     def level_ref(self, level_id: str) -> str:
@@ -338,6 +338,8 @@ class _Doc:
                       f"{code(lv.id)}")
             if lv.description:
                 self.para(text(lv.description, line_start=True))
+            if lv.sources:
+                self.para("Sources:", *self.source_items(lv.sources, indent=""))
             setters = [r for r in self.rs.rules if r.min_level == lv.id]
             if setters:
                 refs = ", ".join(link(code(r.id), "rule", r.id) for r in setters)
@@ -512,6 +514,8 @@ class _Doc:
             items.append("- **Note shown for:** " + ", ".join(self.level_ref(lv)
                                                               for lv in r.levels))
         items.append(f"- **Why:** {text(r.reason)}")
+        if r.note:
+            items.append(f"- **Reviewer note** (never shown with a result): {text(r.note)}")
         if policy:
             items.append("- **Policy choice:** a threshold, time window or mapping to a level or "
                          "flag here is the clinical team's own choice ("
@@ -536,9 +540,10 @@ class _Doc:
                 + (" and the recommended level is " + " or ".join(self.level_ref(lv)
                                                                    for lv in m.levels)
                    if m.levels else ""),
-                "- **Sources:**",
-                *self.source_items(m.sources),
             ]
+            if m.note:
+                items.append(f"- **Reviewer note** (never shown with a result): {text(m.note)}")
+            items += ["- **Sources:**", *self.source_items(m.sources)]
             self.para(*items)
 
     def questions(self) -> None:
@@ -565,8 +570,10 @@ class _Doc:
         elif q.max is not None:
             answers += f", at most {number(q.max)}"
         if q.choices:
-            answers += ":<br>" + "<br>".join(f"{code(c.code)} = {text(c.label)}"
-                                             for c in q.choices)
+            answers += ":<br>" + "<br>".join(
+                f"{code(c.code)} = {text(c.label)}" + (
+                    " (also " + ", ".join(code(a) for a in c.aliases) + ")" if c.aliases else "")
+                for c in q.choices)
         asked = code(q.ask_when.text) if q.ask_when is not None else "always"
         sources = ", ".join(link(code(s), "source", s) for s in q.sources) or "—"
         return (f"{anchor('q', q.id)}{code(q.id)}", wording, answers,
@@ -575,10 +582,13 @@ class _Doc:
     def sources(self) -> None:
         self.section("sources", "Sources")
         self.para("Every source the rule set cites. Sources of kind *policy* mark the clinical "
-                  "team's own choices.")
+                  "team's own choices. Counselors see only the short title, beside the reasons "
+                  "and talking points; the citation and the id are for reviewers (and the "
+                  "result JSON).")
         rows = []
         for s in self.rs.sources.values():
             kind = "**policy**" if s.kind == POLICY_KIND else text(s.kind)
-            rows.append((f"{anchor('source', s.id)}{code(s.id)}", kind, text(s.cite)))
-        self.add(*table(("Id", "Kind", "Citation"), rows))
+            rows.append((f"{anchor('source', s.id)}{code(s.id)}", text(s.short), kind,
+                         text(s.cite)))
+        self.add(*table(("Id", "Title shown to counselors", "Kind", "Citation"), rows))
         self.add("")

@@ -16,6 +16,7 @@ from .. import expr
 from ..errors import WARNING, Diagnostic, Problems, RulesetError, did_you_mean
 from ..expr import Condition, ExprRejected, Symbol, Type
 from .model import (
+    DECLINED_TOKENS,
     MISSING_POLICIES,
     QUESTION_TYPES,
     SEVERITIES,
@@ -83,8 +84,13 @@ META_SPEC: Spec = {
     "population": OPTIONAL_TEXT,
     "disclaimer": REQUIRED_TEXT,
 }
-SOURCE_SPEC: Spec = {"kind": REQUIRED_TEXT, "cite": REQUIRED_TEXT}
-LEVEL_SPEC: Spec = {"id": REQUIRED_TEXT, "label": REQUIRED_TEXT, "description": REQUIRED_TEXT}
+SOURCE_SPEC: Spec = {"title": OPTIONAL_TEXT, "kind": REQUIRED_TEXT, "cite": REQUIRED_TEXT}
+LEVEL_SPEC: Spec = {"id": REQUIRED_TEXT, "label": REQUIRED_TEXT, "description": REQUIRED_TEXT,
+                    "sources": Field(LIST, each=str)}
+# A source's title is what a counselor reads beside a reason: short, and never a file name or a
+# content hash (those stay in the citation, for the reviewer).
+SOURCE_TITLE_MAX = 60
+_FILE_LIKE = re.compile(r"\.[A-Za-z0-9]{2,4}$|[0-9a-f]{12}")
 FLAG_SPEC: Spec = {"id": REQUIRED_TEXT, "label": REQUIRED_TEXT, "severity": REQUIRED_TEXT}
 SECTION_SPEC: Spec = {"id": REQUIRED_TEXT, "title": REQUIRED_TEXT, "questions": Field(LIST, True)}
 QUESTION_SPEC: Spec = {
@@ -99,7 +105,8 @@ QUESTION_SPEC: Spec = {
     "ask_when": Field(COND),
     "sources": Field(LIST, each=str),
 }
-CHOICE_SPEC: Spec = {"code": Field((str, int), True), "label": REQUIRED_TEXT}
+CHOICE_SPEC: Spec = {"code": Field((str, int), True), "label": REQUIRED_TEXT,
+                     "aliases": Field(LIST, each=str)}
 INSTRUMENT_SPEC: Spec = {
     "id": REQUIRED_TEXT,
     "title": REQUIRED_TEXT,
@@ -133,6 +140,7 @@ RULE_SPEC: Spec = {
     "flags": Field(LIST, each=str),
     "category": OPTIONAL_TEXT,
     "levels": Field(LIST, each=str),  # engagement notes: the levels they are shown for
+    "note": OPTIONAL_TEXT,  # for the reviewer only
 }
 MISCONCEPTION_SPEC: Spec = {
     "id": REQUIRED_TEXT,
@@ -141,6 +149,7 @@ MISCONCEPTION_SPEC: Spec = {
     "when": Field(COND, True),
     "sources": IDS,
     "levels": Field(LIST, each=str),  # the levels this talking point is shown for
+    "note": OPTIONAL_TEXT,  # for the reviewer only
 }
 CRISIS_SPEC: Spec = {"title": OPTIONAL_TEXT, "protocol": Field(LIST, each=str),
                      "resources": Field(LIST)}
@@ -520,8 +529,30 @@ class _Builder:
                 self.add("E310", "bad-value", f"source kind '{body['kind']}' is not known",
                          at + ("kind",), did_you_mean(body["kind"], SOURCE_KINDS)
                          or "use one of: " + ", ".join(SOURCE_KINDS))
-            out[sid] = Source(sid, body["kind"], body["cite"].strip())
+            out[sid] = Source(sid, body["kind"], body["cite"].strip(),
+                              self.source_title(sid, body, at))
         return out
+
+    def source_title(self, sid: str, body: dict[str, Any], at: Path) -> str:
+        """The checked short title of a source ("" when it has none: its id is shown)."""
+        if "title" not in body:
+            if at + ("title",) not in self.dropped:
+                self.add("W103", "no-source-title", f"source '{sid}' has no 'title': "
+                         "counselors will see its id beside reasons and talking points", at,
+                         'add a short title a counselor can read, e.g. title: "Kroenke 2001, '
+                         'PHQ-9"', level=WARNING, key=True)
+            return ""
+        title = " ".join(body["title"].split())
+        problem = ("is empty" if not title else
+                   f"is longer than {SOURCE_TITLE_MAX} characters" if len(title)
+                   > SOURCE_TITLE_MAX else
+                   "looks like a file name or an id" if _FILE_LIKE.search(title) else "")
+        if problem:
+            self.add("E322", "bad-source-title", f"the title of source '{sid}' {problem}",
+                     at + ("title",), "write a few words a counselor can read (author and "
+                     "year, or what the article is about); file names belong in 'cite'")
+            return ""
+        return title
 
     def build_levels(self, raw: list[Any]) -> tuple[Level, ...]:
         out: list[Level] = []
@@ -532,9 +563,12 @@ class _Builder:
         for i, item in enumerate(raw):
             at: Path = ("levels", i)
             body = self.fields(item, at, LEVEL_SPEC, "a level")
-            if body is not None and all(k in body for k in LEVEL_SPEC) and self.check_id(
+            if body is not None and all(k in body for k, f in LEVEL_SPEC.items()
+                                        if f.required) and self.check_id(
                     body["id"], at + ("id",), seen, "level"):
-                out.append(Level(body["id"], body["label"], body["description"].strip(), i))
+                sources = self.source_refs(body, at) if "sources" in body else ()
+                out.append(Level(body["id"], body["label"], body["description"].strip(), i,
+                                 sources))
             elif _id_of(item) not in seen:
                 _forget(self.failed_levels, item)
         return tuple(out)
@@ -657,6 +691,10 @@ class _Builder:
         out: list[Choice] = []
         codes: dict[Any, Path] = {}
         labels: set[str] = set()
+        # every spelling a cell may use (code, label, alias; folded as AnswerParser folds them)
+        # -> the choice it stands for, and where it is written
+        spellings: dict[str, tuple[int, Path]] = {t: (-1, ()) for t in DECLINED_TOKENS}
+        with_aliases: list[tuple[int, int, Path, list[str]]] = []
         kinds: set[type] = set()
         odd: Path | None = None  # the first code of a different kind than the first one
         ok = True
@@ -680,12 +718,56 @@ class _Builder:
                 ok = False
             codes[code] = cat
             labels.add(body["label"].casefold())
+            for key, kat in ((str(code), cat + ("code",)),
+                             (body["label"], cat + ("label",))):
+                spellings.setdefault(key.strip().casefold(), (i, kat))
             out.append(Choice(code, body["label"]))
+            with_aliases.append((len(out) - 1, i, cat, body.get("aliases", [])))
+        # aliases once every code and label is known, so a clash with a later choice shows too
+        for k, i, cat, raw_aliases in with_aliases:
+            aliases = self.aliases(raw_aliases, i, cat, spellings)
+            if aliases is None:
+                ok = False
+            else:
+                out[k] = Choice(out[k].code, out[k].label, aliases)
         if odd is not None:
             self.add("E315", "mixed-codes", "choice codes must be all numbers or all text",
                      odd, "quote numeric codes or use numbers throughout")
             ok = False
         return out if ok else None
+
+    def aliases(self, raw: list[str], choice: int, at: Path,
+                spellings: dict[str, tuple[int, Path]]) -> tuple[str, ...] | None:
+        """The checked aliases of choice number ``choice`` (0-based); None after reporting a
+        clash. ``spellings`` holds every code and label already, and takes each new alias."""
+        out: list[str] = []
+        ok = True
+        for j, alias in enumerate(raw):
+            aat = at + ("aliases", j)
+            key = alias.strip().casefold()
+            owner = spellings.get(key)
+            if not key:
+                self.add("E323", "alias-clash", "an alias is empty", aat,
+                         "write the other spelling, or remove the entry")
+                ok = False
+            elif owner is not None:
+                if owner[0] == -1:
+                    what = "means 'declined' for every question"
+                elif owner[0] == choice:
+                    what = "is already a spelling of this choice"
+                else:
+                    kind = (f"the {owner[1][-1]}" if owner[1][-1] in ("code", "label")
+                            else "an alias")
+                    what = (f"is already {kind} of choice {owner[0] + 1} (line "
+                            f"{self.doc.mark(owner[1])[0]})")
+                self.add("E323", "alias-clash", f"alias '{alias}' {what}", aat,
+                         "each spelling may stand for one choice only: remove it here or "
+                         "there")
+                ok = False
+            else:
+                spellings[key] = (choice, aat)
+                out.append(alias.strip())
+        return tuple(out) if ok else None
 
     def finish_questions(self, raw: list[tuple[dict[str, Any], Path, str]]) -> dict[str, Question]:
         out: dict[str, Question] = {}
@@ -985,7 +1067,8 @@ class _Builder:
             sources = self.source_refs(body, at)
             if ok and when is not None:
                 out.append(Rule(body["id"], body["title"], when, body["reason"].strip(),
-                                sources, level, tuple(flags), category, levels or ()))
+                                sources, level, tuple(flags), category, levels or (),
+                                body.get("note", "").strip()))
         return tuple(out)
 
     def shown_levels(self, body: dict[str, Any], at: Path) -> tuple[str, ...] | None:
@@ -1013,7 +1096,8 @@ class _Builder:
         for i, item in enumerate(raw):
             at: Path = ("misconceptions", i)
             body = self.fields(item, at, MISCONCEPTION_SPEC, "a misconception")
-            if body is None or not all(k in body for k in MISCONCEPTION_SPEC if k != "levels"):
+            if body is None or not all(k in body for k, f in MISCONCEPTION_SPEC.items()
+                                       if f.required):
                 continue
             ok = self.check_id(body["id"], at + ("id",), seen, "misconception")
             levels = self.shown_levels(body, at)
@@ -1021,7 +1105,7 @@ class _Builder:
             sources = self.source_refs(body, at)
             if ok and levels is not None and when is not None:
                 out.append(Misconception(body["id"], body["myth"].strip(), body["facts"].strip(),
-                                         when, sources, levels))
+                                         when, sources, levels, body.get("note", "").strip()))
         return tuple(out)
 
     def build_crisis(self, raw: Any) -> Crisis:

@@ -11,13 +11,21 @@ QUESTION_TYPES = ("yesno", "choice", "multi", "integer", "text")
 SEVERITIES = ("crisis", "urgent", "review", "note")
 SOURCE_KINDS = ("seed", "paper", "guideline", "policy", "web")
 MISSING_POLICIES = ("none", "prorate", "zero")
+# Texts every question reads as "declined" (so no choice alias may be one of them).
+DECLINED_TOKENS = frozenset({"declined", "decline", "refused"})
 
 
 @dataclass(frozen=True)
 class Source:
     id: str
     kind: str
-    cite: str
+    cite: str  # the full citation: reviewer document and JSON only
+    title: str = ""  # the short title a counselor sees ("Kroenke 2001, PHQ-9")
+
+    @property
+    def short(self) -> str:
+        """What a counselor sees for this source: its title, else its id."""
+        return self.title or self.id
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class Level:
     label: str
     description: str
     rank: int
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,7 @@ class Flag:
 class Choice:
     code: Any
     label: str
+    aliases: tuple[str, ...] = ()  # other spellings read as this choice ("M" for male)
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,7 @@ class Rule:
     flags: tuple[str, ...] = ()
     category: str = "clinical"
     levels: tuple[str, ...] = ()  # engagement notes only: shown for these levels (() = all)
+    note: str = ""  # for the clinical reviewer only (rules doc), never shown with a result
 
     def shown_for(self, level_id: str) -> bool:
         return not self.levels or level_id in self.levels
@@ -143,6 +154,7 @@ class Misconception:
     when: Condition
     sources: tuple[str, ...]
     levels: tuple[str, ...] = ()  # shown for these levels only (() = every level)
+    note: str = ""  # for the clinical reviewer only (rules doc), never shown with a result
 
     def shown_for(self, level_id: str) -> bool:
         return not self.levels or level_id in self.levels
@@ -184,6 +196,10 @@ class Ruleset:
     misconceptions: tuple[Misconception, ...] = ()
     crisis: Crisis = Crisis()
     symbols: dict[str, Symbol] = field(default_factory=dict)
+
+    def source_titles(self, source_ids: tuple[str, ...]) -> tuple[str, ...]:
+        """The short titles a counselor sees for ``source_ids`` (unknown ids as they are)."""
+        return tuple(self.sources[s].short if s in self.sources else s for s in source_ids)
 
     def level(self, level_id: str) -> Level:
         for lv in self.levels:
