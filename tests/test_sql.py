@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iopscreen import batch_input
-from iopscreen.answers import coerce_answers
+from iopscreen.answers import AnswerParser, InvalidAnswer, coerce_answers
 from iopscreen.batch import BatchOptions, run_batch
 from iopscreen.cli import Dialect, run
 from iopscreen.engine import screen
@@ -363,14 +363,54 @@ def test_duckdb_engine_writes_what_the_python_engine_writes(
     assert runs["python"][0] == 1 and b"E40" in runs["python"][2]  # invalid cells reported
 
 
+def export_many(path: Path, rs: Ruleset, n: int, seed: int) -> Path:
+    """``n`` rows quickly (a column at a time): each cell one of its question's valid forms,
+    one in a hundred one of the invalid ones, a question skip logic may leave out blank in
+    four rows of five, 2% of the rows blank, some ids repeated, missing or formula-like."""
+    import random
+
+    rnd = random.Random(seed)
+    ids = [f"C{i}" for i in range(n)]
+    for k in rnd.sample(range(n), n // 20):
+        ids[k] = rnd.choice(["C7", "", " ", "=cmd"])
+    columns = [ids]
+    for q in rs.questions.values():
+        parser = AnswerParser(q)
+        valid, invalid = [], []
+        for text in clean_cells(q):
+            try:
+                parser.parse(text)
+                valid.append(text)
+            except InvalidAnswer:
+                invalid.append(text)
+        cells = rnd.choices(valid, k=n)
+        for k in rnd.sample(range(n), n // 100):
+            cells[k] = rnd.choice(invalid or valid)
+        if q.ask_when is not None:  # mostly left blank, as an export of skipped questions
+            for k in rnd.sample(range(n), n * 8 // 10):
+                cells[k] = ""
+        columns.append(cells)
+    blank = set(rnd.sample(range(n), n // 50))
+    width = len(columns)
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(",".join(["id", *rs.questions]) + "\n")
+        handle.writelines("," * (width - 1) + "\n" if k in blank else ",".join(row) + "\n"
+                          for k, row in enumerate(zip(*columns)))
+    return path
+
+
 def test_duckdb_engine_on_the_default_rule_set(capsys: pytest.CaptureFixture[str],
                                                tmp_path: Path) -> None:
-    """A generated 10,000-row file of the default rule set, compared between the engines."""
-    data = export(tmp_path / "big.csv", ruleset("default"), 10_000, seed=14)
+    """A generated 100,000-row file of the default rule set: the same bytes out, problems,
+    summary and exit code from both engines."""
+    data = export_many(tmp_path / "big.csv", ruleset("default"), 100_000, seed=14)
     runs = both_engines(capsys, tmp_path, data, "--duckdb-threads", "2")
     assert "screened by the python engine" not in runs["duckdb"][3]
     assert runs["duckdb"] == runs["python"]
-    assert runs["duckdb"][1].count(b"\n") > 9_500
+    out = runs["duckdb"][1]
+    assert out.count(b"\n") == 98_001  # the header and every row not blank
+    assert out.count(b",error,") > 10_000 and out.count(b",ok,") > 10_000
+    assert b",true,false," in out  # crisis rows
 
 
 def test_quoted_values_are_read_by_duckdb(capsys: pytest.CaptureFixture[str],
@@ -398,3 +438,106 @@ def test_inputs_duckdb_cannot_read_exactly_go_to_python(
     assert "screened by the python engine" in note and reason in note
     assert runs["duckdb"][:3] == runs["python"][:3]
     assert runs["duckdb"][3].endswith(runs["python"][3])
+
+
+# ------------------------------------------------------------------------------ Parquet
+
+
+def to_parquet(source: Path, target: Path, types: dict[str, str] | None = None) -> Path:
+    """``source`` (a CSV) as a Parquet file, every column text unless ``types`` casts some."""
+    con = connect()
+    header = source.read_text(encoding="utf-8").splitlines()[0].split(",")
+    columns = ", ".join(f'CAST("{h}" AS {(types or {}).get(h, "VARCHAR")}) AS "{h}"'
+                        for h in header)
+    con.execute(f"COPY (SELECT {columns} FROM read_csv('{source}', all_varchar=true, "
+                f"header=true)) TO '{target}' (FORMAT parquet)")
+    return target
+
+
+def test_parquet_input_is_screened_as_its_csv(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    """A Parquet file of the same rows: the same output, problems, summary and exit code."""
+    data = export(tmp_path / "in.csv", ruleset("minimal"), 300, seed=9)
+    parquet = to_parquet(data, tmp_path / "in.parquet")
+    runs = {}
+    for name, source in (("csv", data), ("parquet", parquet)):
+        out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
+        code = run(["batch", str(source), "--no-progress", "-r", str(RULESETS["minimal"]),
+                    "-o", str(out), "-e", str(err), "--engine", "duckdb"])
+        stderr = capsys.readouterr().err
+        runs[name] = (code, out.read_bytes(), err.read_bytes(),
+                      stderr.replace(str(source), "<in>").replace(str(out), "<out>")
+                      .replace(str(err), "<err>"))
+    assert "screened by the python engine" not in runs["parquet"][3]
+    assert runs["parquet"] == runs["csv"]
+    assert runs["csv"][0] == 1 and b"E40" in runs["csv"][2]
+
+
+def test_parquet_columns_of_other_types_are_read_as_text(tmp_path: Path) -> None:
+    """A Parquet boolean is the text true/false, a number its digits, a null a blank."""
+    data = tmp_path / "in.csv"
+    data.write_text("id,danger,danger_plan,drinks\nA,true,false,3\nB,false,,12\nC,,,\n",
+                    encoding="utf-8")
+    parquet = to_parquet(data, tmp_path / "in.parquet", {
+        "danger": "BOOLEAN", "danger_plan": "BOOLEAN", "drinks": "INTEGER"})
+    outs = []
+    for source, engine in ((data, "python"), (parquet, "duckdb")):
+        out = tmp_path / f"{engine}.csv"
+        assert run(["batch", str(source), "--no-progress", "-r", str(RULESETS["minimal"]),
+                    "-o", str(out), "--engine", engine]) == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    assert b",error," not in outs[1]  # true, false and 3 are answers
+
+
+def test_parquet_output_holds_the_csv_results_typed(capsys: pytest.CaptureFixture[str],
+                                                     tmp_path: Path) -> None:
+    """-o NAME.parquet: the result columns of the CSV, typed (booleans, whole-number scores),
+    owner-only, and row for row what the python engine writes (ids as they are)."""
+    rs = ruleset("default")
+    data = export(tmp_path / "in.csv", rs, 500, seed=4)
+    out, csv_out = tmp_path / "out.parquet", tmp_path / "out.csv"
+    assert run(["batch", str(data), "--no-progress", "-o", str(out), "--engine", "duckdb"]) == 1
+    assert "screened by the python engine" not in capsys.readouterr().err
+    assert run(["batch", str(data), "--no-progress", "-o", str(csv_out), "--raw-csv",
+                "--engine", "python"]) == 1
+    assert out.stat().st_mode & 0o777 == 0o600
+    con = connect()
+    got = con.execute(f"SELECT * FROM read_parquet('{out}')")
+    names = [d[0] for d in got.description]
+    rows = [[as_text(v) for v in r] for r in got.fetchall()]
+    want = list(csv.reader(io.StringIO(csv_out.read_text(encoding="utf-8"))))
+    assert names == want[0]
+    assert rows == want[1:]
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM "
+                             f"read_parquet('{out}'))").fetchall())
+    assert types["crisis"] == "BOOLEAN" and types["phq9_score"] in ("BIGINT", "INTEGER")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-o", "{tmp}/x.parquet", "--engine", "python"], "--engine duckdb"),
+    (["-f", "parquet", "--engine", "duckdb"], "need a file"),
+    (["-o", "{tmp}/x.csv", "--engine", "python", "--input-parquet"], "--engine duckdb"),
+])
+def test_parquet_is_for_duckdb(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                               args: list[str], message: str) -> None:
+    data = export(tmp_path / "in.csv", ruleset("minimal"), 5, seed=1)
+    if "--input-parquet" in args:
+        args = [a for a in args if a != "--input-parquet"]
+        data = to_parquet(data, tmp_path / "in.parquet")
+    code = run(["batch", str(data), "--no-progress", "-r", str(RULESETS["minimal"]),
+                *(a.replace("{tmp}", str(tmp_path)) for a in args)])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.parquet").exists() and not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_json_ids_are_escaped_as_python_escapes_them(capsys: pytest.CaptureFixture[str],
+                                                     tmp_path: Path, fmt: str) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text('id,danger\nJosé,yes\n"a""b\\\\c",no\n😀\x01,no\n=x,\n', encoding="utf-8")
+    runs = both_engines(capsys, tmp_path, data, "-r", str(RULESETS["minimal"]), "-f", fmt)
+    assert "screened by the python engine" not in runs["duckdb"][3]
+    assert runs["duckdb"] == runs["python"]
+    assert b"Jos\\u00e9" in runs["duckdb"][1] and b"\\ud83d\\ude00\\u0001" in runs["duckdb"][1]

@@ -6,7 +6,11 @@ the output file itself (the query gives each row's line exactly as the Python pa
 problems and the repeated ids come back to Python, which words the problems as the Python path
 does. Both read the header the same way (:func:`iopscreen.batch_input.plan_layout`).
 
-DuckDB takes the input only where reading it cannot differ from Python's csv reader and every
+It also reads Parquet (every column cast to text, as a CSV export would hold it) and writes
+Parquet (the columns of ``rules sql``: booleans, whole-number scores, ``|``-joined lists); the
+Python engine does neither.
+
+DuckDB takes a CSV input only where reading it cannot differ from Python's csv reader and every
 row's number and line are known: a UTF-8 file (not stdin) with no quote character after the
 header, no blank line, no lone CR, and the header's number of fields on every line. Anything else
 raises :class:`Unsuitable` before a byte is written, and the caller screens the file with the
@@ -15,9 +19,12 @@ Python engine (which reports such rows as it always does).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .answers import AnswerParser, InvalidAnswer
 from .batch import (
@@ -32,7 +39,7 @@ from .batch import (
     Tally,
 )
 from .batch_input import ID_NAMES, Layout, Source, plan_layout, sniff_delimiter
-from .errors import IopscreenError
+from .errors import IopscreenError, UsageError
 from .ruleset.model import Ruleset
 
 SCAN_BYTES = 1 << 24
@@ -114,6 +121,29 @@ def run_duckdb(ruleset: Ruleset, source: Source, write: Callable[[str], object],
     :class:`IopscreenError` with DuckDB's message when it fails."""
     if source.path is None:
         raise Unsuitable("it is standard input")
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover - a base dependency
+        raise Unsuitable("duckdb is not installed") from None
+    if is_parquet(source.path):
+        if options.show_values:
+            raise UsageError("--show-values is for CSV input screened by --engine python",
+                             hint="leave out --show-values")
+        with _connection(duck) as con:
+            try:
+                header = [r[0] for r in con.execute("SELECT column_name FROM (DESCRIBE SELECT * "
+                                                    "FROM read_parquet(?))",
+                                                    [str(source.path)]).fetchall()]
+            except duckdb.Error as exc:
+                raise _failed(exc) from None
+            layout = plan_layout(header, ruleset, source.name, id_column=options.id_column,
+                                 ignore_extra=options.ignore_extra,
+                                 show_values=options.show_values)
+            try:
+                return _Screen(ruleset, layout, options, con, on_problem).run(
+                    _parquet_table(source.path, header), None, write, copy_to, on_layout)
+            except duckdb.Error as exc:
+                raise _failed(exc) from None
     if source.encoding != "utf-8-sig":
         raise Unsuitable(f"it is read as {source.encoding}")
     if options.show_values:
@@ -129,24 +159,88 @@ def run_duckdb(ruleset: Ruleset, source: Source, write: Callable[[str], object],
                              show_values=options.show_values)
     except IopscreenError:
         raise Unsuitable("its header has problems") from None
-    try:
-        import duckdb
-    except ImportError:  # pragma: no cover - a base dependency
-        raise Unsuitable("duckdb is not installed") from None
+    with _connection(duck) as con:
+        try:
+            return _Screen(ruleset, layout, options, con, on_problem).run(
+                _csv_table(source.path, delimiter, len(layout.header)), lines, write, copy_to,
+                on_layout)
+        except duckdb.Error as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "Conversion" in type(exc).__name__ or "Invalid Input" in message:
+                raise Unsuitable("DuckDB cannot read it as the header says") from None
+            raise _failed(exc) from None
+
+
+@contextmanager
+def _connection(duck: DuckOptions) -> Iterator[Any]:
+    """A DuckDB connection that spills (above its memory limit) into a private temporary
+    folder, removed with what it holds when the run ends."""
     from .sql.duck import connect
 
-    con = connect(duck.memory_limit, duck.threads)
+    spill = tempfile.mkdtemp(prefix="iopscreen-duckdb-")  # 0700
     try:
-        return _Screen(ruleset, layout, options, con, on_problem).run(
-            source.path, delimiter, lines, write, copy_to, on_layout)
-    except duckdb.Error as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "Conversion" in type(exc).__name__ or "Invalid Input" in message:
-            raise Unsuitable("DuckDB cannot read it as the header says") from None
-        raise IopscreenError(f"DuckDB failed: {message}",
-                             hint="rerun with --engine python") from None
+        con = connect(duck.memory_limit, duck.threads, spill)
+        try:
+            yield con
+        finally:
+            con.close()
     finally:
-        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether ``path`` is a Parquet file (it starts with Parquet's magic bytes)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def _failed(exc: Exception) -> IopscreenError:
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return IopscreenError(f"DuckDB failed: {message}",
+                          hint="check the input, or rerun a CSV input with --engine python")
+
+
+def _numbered(select: Any) -> Any:
+    """``select`` with the data row number ``_n`` (1 for the first row: DuckDB keeps the
+    file's order), as the table ``responses``."""
+    from sqlglot import exp
+
+    numbered = exp.select(exp.alias_(exp.Window(this=exp.func("row_number")), "_n",
+                                     quoted=True), exp.Star()).from_(select.subquery("r"))
+    return exp.Subquery(this=numbered, alias=exp.TableAlias(
+        this=exp.to_identifier("responses")))
+
+
+def _csv_table(path: Path, delimiter: str, width: int) -> Any:
+    """The CSV's rows, every column text (k0, k1, ...), a rejected row recorded not fatal."""
+    from sqlglot import exp
+
+    columns = {f"k{i}": "VARCHAR" for i in range(width)}
+    reader = exp.func("read_csv", exp.Literal.string(str(path)), *(
+        exp.EQ(this=exp.column(k), expression=v) for k, v in (
+            ("header", exp.true()), ("delim", exp.Literal.string(delimiter)),
+            ("quote", exp.Literal.string('"')), ("escape", exp.Literal.string('"')),
+            ("auto_detect", exp.false()), ("store_rejects", exp.true()),
+            ("strict_mode", exp.true()), ("null_padding", exp.false()),
+            ("encoding", exp.Literal.string("utf-8")),
+            ("columns", exp.Struct(expressions=[exp.PropertyEQ(
+                this=exp.Literal.string(k), expression=exp.Literal.string(v))
+                for k, v in columns.items()])))))
+    return _numbered(exp.select(exp.Star()).from_(reader))
+
+
+def _parquet_table(path: Path, header: list[str]) -> Any:
+    """The Parquet file's rows, every column cast to text (k0, k1, ...), as a CSV export of
+    it holds them (true/false, 3, 2.5; a missing value blank)."""
+    from sqlglot import exp
+
+    reader = exp.func("read_parquet", exp.Literal.string(str(path)))
+    return _numbered(exp.select(*(exp.alias_(exp.cast(exp.column(name, quoted=True),
+                                                      "VARCHAR"), f"k{i}")
+                                  for i, name in enumerate(header))).from_(reader))
 
 
 class _Screen:
@@ -161,29 +255,16 @@ class _Screen:
 
         return duckdb_sql(tree)
 
-    def run(self, path: Path, delimiter: str, lines: int, write: Callable[[str], object],
+    def run(self, table: Any, lines: int | None, write: Callable[[str], object],
             copy_to: Path | None, on_layout: Callable[[Layout], None] | None) -> Tally:
+        """Screen ``table`` (see :func:`_csv_table`); ``lines``: the CSV's line count (None for
+        Parquet), which DuckDB's rows must match."""
         from sqlglot import exp
 
         from .sql import TableShape, screening_query
         from .sql.results import summary_query
 
         rs, layout, con = self.ruleset, self.layout, self.con
-        columns = {f"k{i}": "VARCHAR" for i in range(len(layout.header))}
-        reader = exp.func("read_csv", exp.Literal.string(str(path)), *(
-            exp.EQ(this=exp.column(k), expression=v) for k, v in (
-                ("header", exp.true()), ("delim", exp.Literal.string(delimiter)),
-                ("quote", exp.Literal.string('"')), ("escape", exp.Literal.string('"')),
-                ("auto_detect", exp.false()), ("store_rejects", exp.true()),
-                ("strict_mode", exp.true()), ("null_padding", exp.false()),
-                ("encoding", exp.Literal.string("utf-8")),
-                ("columns", exp.Struct(expressions=[exp.PropertyEQ(
-                    this=exp.Literal.string(k), expression=exp.Literal.string(v))
-                    for k, v in columns.items()])))))
-        numbered = exp.select(exp.alias_(exp.Window(this=exp.func("row_number")), "_n",
-                                         quoted=True), exp.Star()).from_(reader)
-        table = exp.Subquery(this=numbered, alias=exp.TableAlias(
-            this=exp.to_identifier("responses")))
         idc = layout.id_index
         others = tuple(f"k{i}" for i in range(len(layout.header))
                        if i != idc and i not in layout.question_index.values())
@@ -192,25 +273,29 @@ class _Screen:
                            {q: layout.column_name(i) for q, i in layout.question_index.items()},
                            others, layout.id_name or "id", True)
         fmt = self.options.fmt
-        line = "jsonl" if fmt in ("json", "jsonl") else "csv_raw" if self.options.raw_csv \
-            else "csv"
+        line = None if fmt == "parquet" else "jsonl" if fmt in ("json", "jsonl") else \
+            "csv_raw" if self.options.raw_csv else "csv"
         self.line = line
-        query = screening_query(rs, shape, table, line=line, line_tail=False)
+        from .sql.duck import json_text
+
+        query = screening_query(rs, shape, table, line=line, line_tail=False,
+                                json_id=json_text if line == "jsonl" else None)
         self.names = [n.alias_or_name for n in query.expressions]
         self.id_column = self.names[1] if self.has_id else None
-        # kept: what the line, the summary and the problem queries read
-        kept = [n for n in self.names if n in ("row", "status", "errors", "level", "crisis",
-                                               "provisional", "safety_review",
-                                               "ignored_answers", "blank", "line")
-                or n == self.id_column]
+        # kept: what the output, the summary and the problem queries read (Parquet: all)
+        kept = [n for n in self.names if line is None or n == self.id_column or n in (
+            "row", "status", "errors", "level", "crisis", "provisional", "safety_review",
+            "ignored_answers", "blank", "line")]
         con.execute("CREATE TEMP TABLE screened AS " + self.sql(exp.select(
             *(exp.column(n, quoted=True) for n in kept)).from_(query.subquery("q"))))
         # Each line must be one record (so a row's line is its number + 1), and none rejected
         # (a row of the wrong length, a quote DuckDB reads otherwise).
-        if con.execute("SELECT count(*) FROM reject_errors").fetchone()[0]:
-            raise Unsuitable("some rows are not read as the header says (field count, quotes)")
-        if con.execute("SELECT count(*) FROM screened").fetchone()[0] != lines:
-            raise Unsuitable("some values run over several lines")
+        if lines is not None:
+            if con.execute("SELECT count(*) FROM reject_errors").fetchone()[0]:
+                raise Unsuitable("some rows are not read as the header says (field count, "
+                                 "quotes)")
+            if con.execute("SELECT count(*) FROM screened").fetchone()[0] != lines:
+                raise Unsuitable("some values run over several lines")
         if on_layout is not None:
             on_layout(layout)
         got = con.execute(self.sql(summary_query(rs, id_column=self.id_column))).fetchone()
@@ -236,6 +321,12 @@ class _Screen:
 
         from .sql.results import concat_text, csv_header, json_array_line, line_tail
 
+        if fmt == "parquet":  # the columns themselves, typed; also for no rows
+            assert copy_to is not None
+            self._copy(exp.select(*(exp.column(n, quoted=True) for n in self.names[:-1]))
+                       .from_(exp.to_table("screened", quoted=True))
+                       .where(exp.not_(exp.column("blank", quoted=True))), copy_to, "parquet")
+            return
         head = {"csv": csv_header(self.names[:-2], self.options.raw_csv), "jsonl": "",
                 "json": "[\n"}[fmt]
         if first is None or last is None:  # no rows: only the header and the footer
@@ -257,7 +348,6 @@ class _Screen:
             self._copy(select, copy_to)
             return
         import os
-        import tempfile
 
         fd, name = tempfile.mkstemp(prefix=".iopscreen.", suffix=".tmp")  # 0600
         os.close(fd)
@@ -269,12 +359,13 @@ class _Screen:
         finally:
             os.unlink(name)
 
-    def _copy(self, select: Any, target: Path) -> None:
+    def _copy(self, select: Any, target: Path, fmt: str = "lines") -> None:
         """COPY into ``target`` itself (no temporary file of DuckDB's: the file keeps its
-        owner-only mode), the lines as they are: no quoting, '\n' after each."""
+        owner-only mode): the lines as they are (no quoting, '\n' after each), or Parquet."""
+        options = ("FORMAT parquet" if fmt == "parquet" else
+                   "FORMAT csv, HEADER false, QUOTE '', ESCAPE '', NEW_LINE '\n'")
         self.con.execute(f"COPY ({self.sql(select)}) TO '{_sql_text(str(target))}' "
-                         "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', "
-                         "NEW_LINE '\n', USE_TMP_FILE false)")
+                         f"({options}, USE_TMP_FILE false)")
 
     def _crisis_rows(self, tally: Tally) -> None:
         from .sql.results import crisis_rows_query

@@ -42,6 +42,7 @@ class OutputFormat(str, Enum):
     csv = "csv"
     jsonl = "jsonl"
     json = "json"
+    parquet = "parquet"
 
 
 def parse_delimiter(text: Optional[str]) -> Optional[str]:
@@ -69,8 +70,10 @@ def batch_command(
                                                                "row each; - reads stdin."),
     output: str = typer.Option("-", "--output", "-o", metavar="FILE", show_default=False,
                                help="Result file (default: stdout)."),
-    fmt: OutputFormat = typer.Option(OutputFormat.csv, "--format", "-f",
-                                     help="Result format: csv, jsonl or json."),
+    fmt: Optional[OutputFormat] = typer.Option(
+        None, "--format", "-f", show_default=False,
+        help="Result format: csv, jsonl, json or parquet (parquet: with --engine duckdb; "
+             "default: parquet for -o NAME.parquet, else csv)."),
     ruleset_path: Optional[Path] = RulesetOpt,
     errors_file: Optional[str] = typer.Option(
         None, "--errors", "-e", metavar="FILE",
@@ -129,7 +132,10 @@ def batch_command(
 
     Example: iopscreen batch responses.csv -o results.csv --errors problems.csv
     """
-    options = BatchOptions(fmt=fmt.value, delimiter=parse_delimiter(delimiter),
+    fmt_name = fmt.value if fmt else ("parquet" if output.lower().endswith(".parquet")
+                                      else "csv")
+    _check_parquet(input_file, output, fmt_name, engine, save)
+    options = BatchOptions(fmt=fmt_name, delimiter=parse_delimiter(delimiter),
                            id_column=id_column, ignore_extra=ignore_extra,
                            show_values=show_values, jobs=jobs or default_jobs(),
                            raw_csv=raw_csv)
@@ -206,6 +212,22 @@ def batch_command(
                                                        allow_dropped_safety) else EXIT_OK)
 
 
+def _check_parquet(input_file: str, output: str, fmt: str, engine: Engine, save: bool) -> None:
+    """Parquet is read and written by DuckDB only. Raises :class:`UsageError`."""
+    from .batch_duckdb import is_parquet
+
+    parquet_in = input_file != "-" and is_parquet(Path(input_file))
+    if fmt == "parquet" and output == "-":
+        raise UsageError("Parquet results need a file, not stdout",
+                         hint="give one with -o results.parquet")
+    if (fmt == "parquet" or parquet_in) and engine is Engine.python:
+        raise UsageError("Parquet " + ("input is read" if parquet_in else "results are written")
+                         + " by --engine duckdb, not python", hint="use --engine duckdb")
+    if parquet_in and save:
+        raise UsageError("--save reads the rows again from a CSV input, not Parquet",
+                         hint="save a CSV export of the file, or leave out --save")
+
+
 def _say_removed(outputs: Sequence[AtomicOutput]) -> None:
     """One line on stderr naming the temporary files of killed runs removed beside the
     outputs (they held answers)."""
@@ -279,6 +301,11 @@ def _run(ruleset: Ruleset, source: batch_input.Source, write: Callable[[str], ob
                               on_layout=lambda layout: _print_layout_notes(
                                   layout, source.name, err.print), copy_to=copy_to)
         except Unsuitable as why:
+            if options.fmt == "parquet":
+                raise UsageError(f"{source.name} cannot be written as Parquet: DuckDB cannot "
+                                 f"read it exactly as the python engine does ({why.reason})",
+                                 hint="write csv, jsonl or json (the python engine screens "
+                                      "it then)") from None
             err.print(f"note: --engine duckdb: {source.name} is screened by the python engine "
                       f"({why.reason})", markup=False, soft_wrap=True)
     if no_progress or not sys.stderr.isatty():

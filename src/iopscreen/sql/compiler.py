@@ -361,12 +361,15 @@ class _Compiler:
                          parser.table), key=lambda k: (first.index(k) if k in first
                                                        else len(first), k))
 
-        folded = exp.Lower(this=exp.Trim(this=raw, expression=_str(WHITESPACE),
-                                         position="BOTH"))
-        again = _case([(_eq(folded, _str("")), exp.Null()), *lookup(folded, keys)],
-                      exp.Literal.number(-2))
-        tok = self.define(f"a{i}", _case([(_is_null(raw), exp.Null()), *lookup(raw, likely)],
-                                         again))
+        missed = exp.Literal.number(-9)  # not found as it is
+        found = self.define(f"a{i}", _case([(_is_null(raw), exp.Null()),
+                                            *lookup(raw, likely)], missed))
+        # folded once, and only where the cell was not found as it is
+        folded = self.define(f"f{i}", _case([(_eq(found, missed), exp.Lower(this=_trim(raw)))]))
+        tok = self.define(f"y{i}", _case([
+            (_is_null(found), exp.Null()), (exp.NEQ(this=found, expression=missed), found),
+            (_eq(folded, _str("")), exp.Null()), *lookup(folded, keys)],
+            exp.Literal.number(-2)))
         self.blanks.append(_is_null(tok))
         if direct and q.type == "yesno":
             value = _case([(exp.GTE(this=tok, expression=exp.Literal.number(0)),
@@ -803,8 +806,8 @@ class _Compiler:
             text = results.line(self.ruleset, line, columns, shape.id_output,
                                 [(_col(n), label) for (n, _), (_, label)
                                  in zip(error_columns, self.error_cells)],
-                                json_id(columns["id"]) if json_id and "id" in columns
-                                else None, line_tail)
+                                json_id(exp.func("COALESCE", columns["id"], _str("")))
+                                if json_id and "id" in columns else None, line_tail)
             final = exp.select(*(_col(n) for n in named), exp.alias_(text, "line",
                                                                       quoted=True)).from_(
                 exp.to_table("result", quoted=True))
