@@ -188,6 +188,36 @@ def test_a_file_without_its_header_shows_none_of_its_cells(
 
 
 @pytest.mark.slow_engines
+def test_an_excel_export_with_every_cell_is_screened_by_every_engine(
+        engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" with ';' (a BOM, CRLF, quoted values holding the delimiter, labels in
+    any case, 'declined', a bad cell, a blank and a repeated id, a notes column): nothing
+    that a SQL engine must hand to python, so each engine screens it itself, the same way."""
+    rows = [["C-1", "yes", "Yes ", "most days", "2", "2", "no", "", "", "", "3", "cost; time",
+             "ok; thanks"],
+            ["C-2", "N", "", "Some days", "declined", "1", "no", "", "", "", "lots", "", ""],
+            ["", "no", "", "0", "0", "0", "yes", "no", "no", "female", "0", "none", ""],
+            ["C-1", "no", "", "1", "1", "1", "no", "", "", "", "12", "Time", "again"]]
+    data = tmp_path / "export.csv"
+    with open(data, "w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle, delimiter=";", lineterminator="\r\n").writerows(
+            [["Client ID", *QUESTIONS[:-1], "Notes"], *rows])
+    out, errors = tmp_path / "r.jsonl", tmp_path / "e.csv"
+    code, _, err = batch_on(engine, capsys, str(data), "--ignore-extra", "-f", "jsonl", "-o",
+                            str(out), "--errors", str(errors))
+    assert code == 1  # row 2's drinks
+    results = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["Client ID"], r["status"], r["level"], r["crisis"]) for r in results] == [
+        ("C-1", "ok", "high", True), ("C-2", "error", "mid", False), ("", "ok", "low", False),
+        ("C-1", "ok", "mid", False)]
+    assert results[0]["misconceptions"] == ["too_expensive"]
+    assert [(p["row"], p["code"], p["column"]) for p in csv.DictReader(errors.open())] == [
+        ("2", "E401", "drinks"), ("3", "W410", "Client ID"), ("4", "W411", "Client ID")]
+    assert "CRISIS: 1 row(s)" in err and "row 1: id C-1" in err
+    assert "ignoring 1 column(s) that are not questions: Notes" in err
+
+
+@pytest.mark.slow_engines
 def test_formats_carry_the_same_results(
         engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     outs = {}
