@@ -68,6 +68,12 @@ def test_show_lists_every_part(capsys: pytest.CaptureFixture[str]) -> None:
     assert "crisis_plan: Danger with a plan -> min high, flag crisis" in out
 
 
+def test_show_lists_choice_aliases(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "rules", "show")
+    assert code == 0
+    assert "male=Male (also M, man); female=Female (also F, woman)" in " ".join(out.split())
+
+
 def write(tmp_path: Path, name: str, data: dict) -> str:  # type: ignore[type-arg]
     path = tmp_path / name
     path.write_text(json.dumps(data))

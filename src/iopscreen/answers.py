@@ -210,8 +210,7 @@ class AnswerParser:
 
     def _not_a_choice(self, multi: bool = False) -> InvalidAnswer:
         q = self.question
-        shown = ", ".join(f"{c.code}={c.label}" + (f" (also {', '.join(c.aliases)})"
-                                                   if c.aliases else "") for c in q.choices[:8])
+        shown = ", ".join(c.spellings for c in q.choices[:8])
         if len(q.choices) > 8:
             shown += ", ..."
         what = "has a value that is not one of its choices" if multi else "is not one of its choices"

@@ -422,8 +422,7 @@ def dictionary_rows(ruleset: Ruleset, id_column: str = "id") -> list[list[str]]:
              "", "id", "recommended", "", "", "", "unique per row"]]
     sections = {s.id: s.title for s in ruleset.sections}
     for q in ruleset.questions.values():
-        allowed = "; ".join(f"{c.code}={c.label}" + (
-            f" (also {', '.join(c.aliases)})" if c.aliases else "") for c in q.choices)
+        allowed = "; ".join(c.spellings for c in q.choices)
         if q.type == "yesno":
             allowed = "yes; no"
         rng = f"{q.min}-{q.max}" if q.type == "integer" else ""

@@ -366,7 +366,7 @@ def render_ruleset(console: Console, ruleset: Ruleset) -> None:
                 kind += f", {q.min}-{q.max}"
             _p(console, Text(f"    {qid} ({kind}): {q.text}"))
             if q.choices:
-                _p(console, Text("        " + "; ".join(f"{c.code}={c.label}" for c in q.choices),
+                _p(console, Text("        " + "; ".join(c.spellings for c in q.choices),
                                    style="dim"))
             if q.ask_when:
                 _p(console, Text(f"        asked when: {q.ask_when.text}", style="dim"))

@@ -54,6 +54,12 @@ class Choice:
     label: str
     aliases: tuple[str, ...] = ()  # other spellings read as this choice ("M" for male)
 
+    @property
+    def spellings(self) -> str:
+        """How hints and the data dictionary list the choice: 'male=Male (also M, man)'."""
+        also = f" (also {', '.join(self.aliases)})" if self.aliases else ""
+        return f"{self.code}={self.label}{also}"
+
 
 @dataclass(frozen=True)
 class Question:
