@@ -204,14 +204,12 @@ def _failed(exc: Exception) -> IopscreenError:
 
 
 def _numbered(select: Any) -> Any:
-    """``select`` with the data row number ``_n`` (1 for the first row: DuckDB keeps the
-    file's order), as the table ``responses``."""
+    """``select`` as the table ``responses``. Its rows are numbered only once screened (see
+    _Screen.run): numbering them here (row_number() OVER ()) would run the whole query on
+    one thread."""
     from sqlglot import exp
 
-    numbered = exp.select(exp.alias_(exp.Window(this=exp.func("row_number")), "_n",
-                                     quoted=True), exp.Star()).from_(select.subquery("r"))
-    return exp.Subquery(this=numbered, alias=exp.TableAlias(
-        this=exp.to_identifier("responses")))
+    return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier("responses")))
 
 
 def _csv_table(path: Path, delimiter: str, width: int) -> Any:
@@ -269,7 +267,7 @@ class _Screen:
         others = tuple(f"k{i}" for i in range(len(layout.header))
                        if i != idc and i not in layout.question_index.values())
         shape = TableShape({q: f"k{i}" for q, i in layout.question_index.items()},
-                           f"k{idc}" if idc is not None else None, "_n",
+                           f"k{idc}" if idc is not None else None, None,
                            {q: layout.column_name(i) for q, i in layout.question_index.items()},
                            others, layout.id_name or "id", True)
         fmt = self.options.fmt
@@ -280,14 +278,23 @@ class _Screen:
 
         query = screening_query(rs, shape, table, line=line, line_tail=False,
                                 json_id=json_text if line == "jsonl" else None)
-        self.names = [n.alias_or_name for n in query.expressions]
+        self.names = ["row", *(n.alias_or_name for n in query.expressions)]
         self.id_column = self.names[1] if self.has_id else None
         # kept: what the output, the summary and the problem queries read (Parquet: all)
-        kept = [n for n in self.names if line is None or n == self.id_column or n in (
-            "row", "status", "errors", "level", "crisis", "provisional", "safety_review",
+        kept = [n for n in self.names[1:] if line is None or n == self.id_column or n in (
+            "status", "errors", "level", "crisis", "provisional", "safety_review",
             "ignored_answers", "blank", "line")]
-        con.execute("CREATE TEMP TABLE screened AS " + self.sql(exp.select(
+        con.execute("CREATE TEMP TABLE screened_rows AS " + self.sql(exp.select(
             *(exp.column(n, quoted=True) for n in kept)).from_(query.subquery("q"))))
+        # The table keeps the file's order (DuckDB preserves insertion order), so a row's
+        # place in it is its data row number.
+        con.execute(self.sql(exp.Create(
+            this=exp.to_table("screened", quoted=True), kind="VIEW",
+            properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+            expression=exp.select(exp.alias_(exp.Add(this=exp.column("rowid"),
+                                                     expression=exp.Literal.number(1)),
+                                             "row", quoted=True), exp.Star())
+            .from_(exp.to_table("screened_rows", quoted=True)))))
         # Each line must be one record (so a row's line is its number + 1), and none rejected
         # (a row of the wrong length, a quote DuckDB reads otherwise).
         if lines is not None:
@@ -332,10 +339,12 @@ class _Screen:
         if first is None or last is None:  # no rows: only the header and the footer
             write(head + ("]\n" if fmt == "json" else ""))
             return
-        text: exp.Expression = concat_text([exp.column("line", quoted=True),
-                                            exp.Literal.string(line_tail(self.ruleset,
-                                                                         self.line))])
         row = exp.column("row", quoted=True)
+        # the line starts just after the row number (see sql.results.line)
+        text: exp.Expression = concat_text([
+            exp.Literal.string("" if fmt == "csv" else '{"row": '), exp.cast(row, "VARCHAR"),
+            exp.column("line", quoted=True),
+            exp.Literal.string(line_tail(self.ruleset, self.line))])
         if fmt == "json":
             text = json_array_line(text, row, first, last)
         elif head:

@@ -115,8 +115,9 @@ def batch_command(
                                   "row by row; duckdb: the rule set's SQL on an embedded "
                                   "DuckDB (inputs it cannot read exactly as python does, e.g. "
                                   "with quoted values, go to python, with a note)."),
-    duckdb_memory: str = typer.Option("1GB", "--duckdb-memory", metavar="SIZE",
-                                      help="DuckDB's memory limit (it spills to disk above)."),
+    duckdb_memory: str = typer.Option(
+        "256MB", "--duckdb-memory", metavar="SIZE",
+        help="DuckDB's memory limit (above it, it spills into a private temporary folder)."),
     duckdb_threads: int = typer.Option(0, "--duckdb-threads", min=0, metavar="N",
                                        show_default=False,
                                        help="DuckDB's threads (default: one per core)."),

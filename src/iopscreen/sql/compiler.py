@@ -42,6 +42,7 @@ from ..ruleset.model import Instrument, Question, Ruleset
 from . import results
 from .results import WHITESPACE
 from .results import concat_text as _concat
+from .results import strip_text as _trim
 
 DIALECTS = ("duckdb", "spark", "trino", "postgres", "snowflake", "bigquery")
 INTEGER_TEXT = "^[+-]?[0-9]+([.]0+)?$"  # answers.WHOLE_NUMBER, anchored
@@ -172,17 +173,6 @@ def _in(x: exp.Expression, texts: Sequence[str]) -> exp.Expression:
     if not texts:
         return exp.false()
     return exp.In(this=_wrap(x), expressions=[_str(t) for t in texts])
-
-
-def _trim(x: exp.Expression) -> exp.Expression:
-    """``x`` without the whitespace Python's strip() removes. The trim itself is slow with so
-    many characters to remove (DuckDB: 6x a plain TRIM), so it runs only on a cell that starts
-    or ends with one of them."""
-    ws = _str(WHITESPACE)
-    edge = _or(*(exp.GT(this=exp.StrPosition(this=ws, substr=side(this=x, expression=exp.Literal
-                                                                 .number(1))),
-                        expression=exp.Literal.number(0)) for side in (exp.Left, exp.Right)))
-    return _case([(edge, exp.Trim(this=x, expression=ws, position="BOTH"))], x)
 
 
 def _strpos(text: exp.Expression, sub: str) -> exp.Expression:
@@ -800,9 +790,9 @@ class _Compiler:
             ctes.append(("result", final))
             extra = {n for n, _ in error_columns}
             named = [n for n, _ in outputs if n not in extra]
-            columns = {("id" if n == result_columns(self.ruleset, shape)[1] and
-                        shape.id_column is not None and shape.row_column is not None
-                        else n): _col(n) for n in named}
+            id_name = (result_columns(self.ruleset, shape)[1 if shape.row_column else 0]
+                       if shape.id_column is not None else None)
+            columns = {("id" if n == id_name else n): _col(n) for n in named}
             text = results.line(self.ruleset, line, columns, shape.id_output,
                                 [(_col(n), label) for (n, _), (_, label)
                                  in zip(error_columns, self.error_cells)],
@@ -829,9 +819,8 @@ def screening_query(ruleset: Ruleset, shape: TableShape | None = None,
     False: the line without the end all lines share (:func:`results.line_tail`). Raises
     :class:`SqlUnsupported`."""
     shape = shape or template_shape(ruleset)
-    if line is not None and (machine or line not in results.LINE_FORMATS
-                             or shape.row_column is None):
-        raise ValueError("line needs the named result and a row column")
+    if line is not None and (machine or line not in results.LINE_FORMATS):
+        raise ValueError("line needs the named result")
     return _Compiler(ruleset, shape).query(exp.to_table(table) if isinstance(table, str)
                                            else table, machine, line, json_id, line_tail)
 
