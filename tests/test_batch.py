@@ -1075,8 +1075,8 @@ def test_batch_equals_screening_each_row_on_its_own(engine: Engine, tmp_path: Pa
     screened = []
 
     # Few files of many rows: a SQL engine's run costs most in building its query.
-    @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                     HealthCheck.data_too_large])
+    @settings(max_examples=10 if engine.name == "python" else 5, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(rows=st.lists(row_strategy, min_size=40, max_size=150))
     def check(rows: list[dict[str, str]]) -> None:
         text = io.StringIO()

@@ -22,6 +22,7 @@ import csv
 import io
 import json
 import os
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ FUZZ = settings(max_examples=EXAMPLES or 150, deadline=None, derandomize=not EXA
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
 # A long run (FUZZ_EXAMPLES) takes longer than the suite's per-test limit.
 pytestmark = [pytest.mark.timeout(0)] if EXAMPLES else []
+# A SQL engine's run costs ten of python's (building and planning its query): the default run
+# compares the engines on a third of the files, a long run (FUZZ_EXAMPLES) on every one.
+COMPARED_EVERY = 1 if EXAMPLES else 3
 EXIT_CODES = {0, 1, 2}  # usage errors cannot happen here; 3 (rule set) and 70 (bug) must not
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -143,10 +147,15 @@ def has_crisis_answer(columns: list[str], record: list[str]) -> bool:
 def batch(capsys: pytest.CaptureFixture[str], path: Path, *options: str,
           outputs: tuple[Path, ...] = (), screened: Counter[str] | None = None) -> tuple[int, str]:
     """Exit code and stderr of `iopscreen batch` on ``path`` with the python engine, after
-    checking that every other engine gives the same (the same files ``outputs`` too; each
-    engine's runs without the fallback note are counted in ``screened``)."""
+    checking, for one file in COMPARED_EVERY (by its bytes, so the choice is the same each
+    run), that every other engine gives the same (the same files ``outputs`` too). In
+    ``screened``: how many files were compared, and each engine's runs without the fallback
+    note."""
+    compare = zlib.crc32(path.read_bytes()) % COMPARED_EVERY == 0
+    if screened is not None:
+        screened["compared"] += compare
     runs = {}
-    for engine in FAST_ENGINES:
+    for engine in FAST_ENGINES if compare else FAST_ENGINES[:1]:
         for old in outputs:
             old.unlink(missing_ok=True)
         capsys.readouterr()
@@ -190,8 +199,8 @@ def test_generated_files_are_screened_without_losing_or_leaking(
     check()
     # Each engine really screened a good share of the files (the others it handed to python).
     examples = FUZZ.max_examples
-    assert screened["python"] == examples
-    assert all(screened[e] >= examples // 10 for e in FAST_ENGINES), screened
+    assert screened["python"] == examples and screened["compared"] >= examples // 5
+    assert all(screened[e] >= screened["compared"] // 10 for e in FAST_ENGINES[1:]), screened
 
 
 def check_generated_file(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
