@@ -157,12 +157,10 @@ def _is_false(x: exp.Expression) -> exp.Expression:
 
 def _case(whens: Sequence[tuple[exp.Expression, exp.Expression]],
           default: exp.Expression | None = None) -> exp.Expression:
-    case = exp.Case()
-    for cond, value in whens:
-        case = case.when(cond, value)
-    if default is not None:
-        case = case.else_(default)
-    return case
+    # Built at once: Case.when() copies the whole CASE at each branch (the query's long
+    # lookups made building it take seconds); each part is copied once, as when() would.
+    return exp.Case(ifs=[exp.If(this=cond.copy(), true=value.copy()) for cond, value in whens],
+                    default=default.copy() if default is not None else None)
 
 
 def _eq(a: exp.Expression, b: exp.Expression) -> exp.Expression:
@@ -773,17 +771,18 @@ class _Compiler:
         last_use["_blank"] = final_depth
         if shape.keep_blank:
             outputs = [*outputs, ("blank", _col("_blank"))]
-        ctes = [("step0", exp.select(*first).from_(table))]
+        # (the selects are built here and nowhere else: no copies, see _case)
+        ctes = [("step0", exp.select(*first).from_(table, copy=False))]
         carried = [name for name, _ in self.inputs] + [
             n for n in ("_id", "_row") if n in last_use]
         for depth in sorted(steps):
             keep = [n for n in carried if last_use.get(n, 0) > depth]
             ctes.append((f"step{depth}", exp.select(*(_col(n) for n in keep), *(
-                exp.alias_(v, n, quoted=True) for n, v in steps[depth])).from_(
-                exp.to_table(ctes[-1][0], quoted=True))))
+                exp.alias_(v, n, quoted=True, copy=False) for n, v in steps[depth])).from_(
+                exp.to_table(ctes[-1][0], quoted=True), copy=False)))
             carried = keep + [n for n, _ in steps[depth]]
         final = exp.select(*(exp.alias_(v, n, quoted=True) for n, v in outputs)).from_(
-            exp.to_table(ctes[-1][0], quoted=True))
+            exp.to_table(ctes[-1][0], quoted=True), copy=False)
         if not shape.keep_blank:
             final = final.where(_not(_col("_blank")))
         if line is not None:
@@ -800,7 +799,7 @@ class _Compiler:
                                 if json_id and "id" in columns else None, line_tail)
             final = exp.select(*(_col(n) for n in named), exp.alias_(text, "line",
                                                                       quoted=True)).from_(
-                exp.to_table("result", quoted=True))
+                exp.to_table("result", quoted=True), copy=False)
         for name, select in ctes:
             final = final.with_(exp.to_identifier(name, quoted=True), as_=select, copy=False)
         return final
