@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Mapping, Union
+from typing import Any, Iterator, Mapping, Union
 
 import pytest
 
@@ -54,6 +54,18 @@ class Engine:
                 f"expected --engine {self.name} to hand this input to python ({reason}), "
                 f"got {notes or 'no note'}")
         return FALLBACK.sub("", err)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One Spark session (local[2]) for every test that needs Spark: the JVM takes seconds to
+    start. ``iopscreen batch --engine spark`` run in-process uses it too."""
+    from iopscreen.sql.spark import spark_session
+
+    with spark_session("local[2]", {"spark.sql.shuffle.partitions": "2",
+                                    "spark.driver.memory": "768m",
+                                    "spark.sql.files.maxPartitionBytes": "65536"}) as session:
+        yield session
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -159,12 +159,17 @@ def rows_of(draw: Any, rs: Ruleset) -> list[list[str]]:
 def assert_same(name: str, rows: list[list[str]]) -> None:
     """DuckDB's query gives the Python batch output field by field, and each error-free row
     what engine.screen gives."""
-    rs = ruleset(name)
     db = duck(name)
-    want = python_batch(rs, db.header, rows)
-    got = db.screen(rows)
+    assert_equal_results(ruleset(name), db.header, db.shape, rows, db.screen(rows))
+
+
+def assert_equal_results(rs: Ruleset, header: list[str], shape: TableShape,
+                         rows: list[list[str]], got: list[list[str]]) -> None:
+    """``got`` (a SQL engine's result rows as text, in row order) is the Python batch output
+    of ``rows`` field by field, and each error-free row is what engine.screen gives."""
+    want = python_batch(rs, header, rows)
     columns = want[0]
-    assert columns == result_columns(rs, db.shape)
+    assert columns == result_columns(rs, shape)
     assert len(got) == len(want) - 1
     for w, g in zip(want[1:], got):
         assert dict(zip(columns, g)) == dict(zip(columns, w))
@@ -172,7 +177,7 @@ def assert_same(name: str, rows: list[list[str]]) -> None:
         fields = dict(zip(columns, w))
         if fields["status"] != "ok":
             continue
-        result = screen(rs, coerce_answers(rs, dict(zip(db.header[1:], r[1:]))))
+        result = screen(rs, coerce_answers(rs, dict(zip(header[1:], r[1:]))))
         assert fields["level"] == result.level
         assert fields["flags"] == "|".join(result.flag_ids)
         assert fields["crisis"] == ("true" if result.crisis else "false")

@@ -11,11 +11,11 @@ import signal
 import sys
 import time
 from collections import Counter
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import typer
 from rich.console import Console
@@ -36,6 +36,7 @@ ROWS_NAMED = 5  # rows named on the line that counts a code's other problems
 class Engine(str, Enum):
     python = "python"
     duckdb = "duckdb"
+    spark = "spark"
 
 
 class OutputFormat(str, Enum):
@@ -67,13 +68,18 @@ def default_jobs() -> int:
 @app.command("batch")
 def batch_command(
     input_file: str = typer.Argument(..., metavar="INPUT", help="CSV file of responses, one "
-                                                               "row each; - reads stdin."),
+                                                               "row each; - reads stdin. "
+                                                               "With --engine spark: any "
+                                                               "path Spark reads, CSV or "
+                                                               "*.parquet."),
     output: str = typer.Option("-", "--output", "-o", metavar="FILE", show_default=False,
-                               help="Result file (default: stdout)."),
+                               help="Result file (default: stdout). With --engine spark, a "
+                                    "URL or a path ending in / is a dataset folder Spark "
+                                    "writes."),
     fmt: Optional[OutputFormat] = typer.Option(
         None, "--format", "-f", show_default=False,
-        help="Result format: csv, jsonl, json or parquet (parquet: with --engine duckdb; "
-             "default: parquet for -o NAME.parquet, else csv)."),
+        help="Result format: csv, jsonl, json or parquet (parquet: with --engine duckdb or "
+             "spark; default: parquet for -o NAME.parquet, else csv)."),
     ruleset_path: Optional[Path] = RulesetOpt,
     errors_file: Optional[str] = typer.Option(
         None, "--errors", "-e", metavar="FILE",
@@ -114,7 +120,12 @@ def batch_command(
     engine: Engine = typer.Option(Engine.python, "--engine", help="python: the engine itself, "
                                   "row by row; duckdb: the rule set's SQL on an embedded "
                                   "DuckDB (inputs it cannot read exactly as python does, e.g. "
-                                  "with quoted values, go to python, with a note)."),
+                                  "with quoted values, go to python, with a note); spark: "
+                                  "the rule set's Spark SQL on PySpark (pip install "
+                                  "'iopscreen[spark]')."),
+    master: Optional[str] = typer.Option(None, "--master", metavar="URL",
+                                         help="With --engine spark: Spark's master (default "
+                                              "local[*]; e.g. spark://host:7077, yarn)."),
     duckdb_memory: str = typer.Option(
         "256MB", "--duckdb-memory", metavar="SIZE",
         help="DuckDB's memory limit (above it, it spills into a private temporary folder)."),
@@ -133,8 +144,11 @@ def batch_command(
 
     Example: iopscreen batch responses.csv -o results.csv --errors problems.csv
     """
-    fmt_name = fmt.value if fmt else ("parquet" if output.lower().endswith(".parquet")
-                                      else "csv")
+    fmt_name = fmt.value if fmt else ("parquet" if output.lower().rstrip("/").endswith(
+        ".parquet") else "csv")
+    on_spark = engine is Engine.spark
+    folder = output if on_spark and output != "-" and _spark().is_folder_output(output) else None
+    _check_engine_options(engine, input_file, encoding, save, master)
     _check_parquet(input_file, output, fmt_name, engine, save)
     options = BatchOptions(fmt=fmt_name, delimiter=parse_delimiter(delimiter),
                            id_column=id_column, ignore_extra=ignore_extra,
@@ -147,11 +161,18 @@ def batch_command(
     if errors_file == "-" and output == "-":
         raise UsageError("the results and the problems cannot both go to stdout",
                          hint="give the results a file with -o, or the problems one with -e")
-    batch_output.check_paths(input_file, [("output", output), ("errors file", errors_file)], force)
+    batch_output.check_paths(input_file, [("output", None if folder else output),
+                                          ("errors file", errors_file)], force)
     ruleset = open_ruleset(ruleset_path)
-    source = batch_input.open_source(input_file, encoding, stdin=sys.stdin.buffer)
+    # Spark reads URLs and folders (Parquet datasets) itself; a local file is opened here too,
+    # so that one Spark does not read as python does can go to the python engine
+    remote = on_spark and (_spark().is_url(input_file) or Path(input_file).is_dir())
+    source = (None if remote else
+              batch_input.open_source(input_file, encoding, stdin=sys.stdin.buffer))
+    name = source.name if source is not None else input_file
     shown = ShownProblems()
-    out_file = AtomicOutput(Path(output), clean_stale=True) if output != "-" else None
+    out_file = (AtomicOutput(Path(output), clean_stale=True) if output != "-" and not folder
+                else None)
     err_file = (AtomicOutput(Path(errors_file), clean_stale=True)
                 if errors_file and errors_file != "-" else None)
     wrote_stdout = [False]  # set once anything (results or problems) went to stdout
@@ -160,7 +181,7 @@ def batch_command(
         wrote_stdout[0] = wrote_stdout[0] or bool(text)
         sys.stdout.write(text)
 
-    with source, ExitStack() as stack:
+    with source or nullcontext(), ExitStack() as stack:
         stack.enter_context(_stop_signals_interrupt())
         write = stack.enter_context(out_file).write if out_file else write_stdout
         err_handle = stack.enter_context(err_file) if err_file else None
@@ -175,9 +196,14 @@ def batch_command(
             shown.add(problem)
 
         try:
-            tally = _run(ruleset, source, write, options, on_problem, no_progress,
-                         _duck_options(engine, duckdb_memory, duckdb_threads),
-                         out_file.temporary if out_file else None)
+            copy_to = out_file.temporary if out_file else None
+            if on_spark:
+                tally = _run_spark(ruleset, input_file, source, write, options, on_problem,
+                                   master, copy_to, folder, force)
+            else:
+                assert source is not None
+                tally = _run(ruleset, source, write, options, on_problem, no_progress,
+                             _duck_options(engine, duckdb_memory, duckdb_threads), copy_to)
         except KeyboardInterrupt:
             kept = " and ".join(f"'{f.path}'" for f in (out_file, err_file) if f)
             make_console(stderr=True).print(
@@ -205,8 +231,7 @@ def batch_command(
                 done.commit()
         if out_file is None:
             sys.stdout.flush()
-    _print_summary(ruleset, source.name, output, errors_file, tally, shown,
-                   allow_dropped_safety)
+    _print_summary(ruleset, name, output, errors_file, tally, shown, allow_dropped_safety)
     if save:
         _save(ruleset, input_file, encoding, options, counselor, db)
     raise typer.Exit(EXIT_DATA if tally.error_rows or (tally.dropped_safety and not
@@ -214,7 +239,7 @@ def batch_command(
 
 
 def _check_parquet(input_file: str, output: str, fmt: str, engine: Engine, save: bool) -> None:
-    """Parquet is read and written by DuckDB only. Raises :class:`UsageError`."""
+    """Parquet is read and written by the SQL engines only. Raises :class:`UsageError`."""
     from .batch_duckdb import is_parquet
 
     parquet_in = input_file != "-" and is_parquet(Path(input_file))
@@ -223,7 +248,8 @@ def _check_parquet(input_file: str, output: str, fmt: str, engine: Engine, save:
                          hint="give one with -o results.parquet")
     if (fmt == "parquet" or parquet_in) and engine is Engine.python:
         raise UsageError("Parquet " + ("input is read" if parquet_in else "results are written")
-                         + " by --engine duckdb, not python", hint="use --engine duckdb")
+                         + " by --engine duckdb or spark, not python",
+                         hint="use --engine duckdb")
     if parquet_in and save:
         raise UsageError("--save reads the rows again from a CSV input, not Parquet",
                          hint="save a CSV export of the file, or leave out --save")
@@ -279,6 +305,59 @@ def _save(ruleset: Ruleset, input_file: str, encoding: Optional[str], options: B
             (count.skipped_no_id, "without an id (no client to file them under)")) if n)
     err.print(f"saved {count.saved} new record(s) in {store.path}{skipped}", markup=False,
               soft_wrap=True)
+
+
+def _spark() -> Any:
+    from . import batch_spark
+
+    return batch_spark
+
+
+def _check_engine_options(engine: Engine, input_file: str, encoding: Optional[str], save: bool,
+                          master: Optional[str]) -> None:
+    """Refuse the options --engine spark alone has, or cannot honour. Raises
+    :class:`UsageError`."""
+    if engine is not Engine.spark:
+        if master is not None:
+            raise UsageError("--master is for --engine spark", hint="add --engine spark")
+        return
+    if input_file == "-":
+        raise UsageError("--engine spark reads a file, not standard input",
+                         hint="save the input to a file first, or use --engine python")
+    if encoding and batch_input.resolve_encoding(encoding) != "utf-8-sig":
+        raise UsageError("--engine spark reads UTF-8 only",
+                         hint="save the file as 'CSV UTF-8', or use --engine python with "
+                              "--encoding")
+    if save and _spark().is_url(input_file):
+        raise UsageError("--save needs a local input file", hint="copy the file here first")
+
+
+def _run_spark(ruleset: Ruleset, input_file: str, source: Optional[batch_input.Source],
+               write: Callable[[str], object], options: BatchOptions,
+               on_problem: Callable[[Problem], None], master: Optional[str],
+               copy_to: Optional[Path], folder: Optional[str], force: bool) -> Tally:
+    """Screen on Spark; a local CSV file Spark does not read as Python does goes to the
+    python engine, with a note (as --engine duckdb does)."""
+    from .batch_duckdb import Unsuitable
+    from .batch_spark import SparkOptions, run_spark
+
+    err = make_console(stderr=True)
+    name = source.name if source is not None else input_file
+
+    def on_layout(layout: batch_input.Layout) -> None:
+        _print_layout_notes(layout, name, err.print)
+
+    try:
+        return run_spark(ruleset, input_file, options, on_problem, SparkOptions(master),
+                         write=write, copy_to=copy_to, folder=folder, force=force,
+                         local_file=(source is not None and folder is None
+                                     and options.fmt != "parquet"),
+                         on_layout=on_layout)
+    except Unsuitable as why:
+        err.print(f"note: --engine spark: {name} is screened by the python engine "
+                  f"({why.reason})", markup=False, soft_wrap=True)
+    assert source is not None
+    return batch.run_batch(ruleset, source, write, options, on_problem, on_layout=on_layout)
 
 
 def _duck_options(engine: Engine, memory: str, threads: int) -> Optional[object]:

@@ -791,7 +791,9 @@ class _Compiler:
             named = [n for n, _ in outputs if n not in extra]
             id_name = (result_columns(self.ruleset, shape)[1 if shape.row_column else 0]
                        if shape.id_column is not None else None)
-            columns = {("id" if n == id_name else n): _col(n) for n in named}
+            # the line starts after the row number, which the engine writes before it
+            # (results.line), with or without a row column in the result
+            columns = {("id" if n == id_name else n): _col(n) for n in named if n != "row"}
             text = results.line(self.ruleset, line, columns, shape.id_output,
                                 [(_col(n), label) for (n, _), (_, label)
                                  in zip(error_columns, self.error_cells)],
