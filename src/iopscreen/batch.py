@@ -125,6 +125,21 @@ class Tally:
     errors: int = 0  # problems of level error
     warnings: int = 0
 
+    SUMMARY = ("rows", "blank", "error_rows", "provisional", "crisis", "safety_review",
+               "first_row", "last_row", "missing_ids")
+
+    @classmethod
+    def from_summary(cls, got: Sequence[Any]) -> tuple[Tally, dict[str, Any]]:
+        """The tally of one row of :func:`iopscreen.sql.results.summary_query` (the named
+        counts, then one count per level), and the named counts themselves."""
+        counts = dict(zip(cls.SUMMARY, got))
+        tally = cls([int(n or 0) for n in got[len(cls.SUMMARY):]])
+        tally.rows, tally.blank = int(counts["rows"] or 0), int(counts["blank"] or 0)
+        tally.error_rows = int(counts["error_rows"] or 0)
+        tally.provisional = int(counts["provisional"] or 0)
+        tally.crisis = int(counts["crisis"] or 0)
+        return tally, counts
+
     def add(self, other: Tally) -> None:
         self.levels = [a + b for a, b in zip(self.levels, other.levels)]
         self.rows += other.rows

@@ -306,13 +306,7 @@ class _Screen:
         if on_layout is not None:
             on_layout(layout)
         got = con.execute(self.sql(summary_query(rs, id_column=self.id_column))).fetchone()
-        counts = dict(zip(("rows", "blank", "error_rows", "provisional", "crisis",
-                           "safety_review", "first_row", "last_row", "missing_ids"), got))
-        tally = Tally([int(n or 0) for n in got[9:]])
-        tally.rows, tally.blank = int(counts["rows"] or 0), int(counts["blank"] or 0)
-        tally.error_rows = int(counts["error_rows"] or 0)
-        tally.provisional = int(counts["provisional"] or 0)
-        tally.crisis = int(counts["crisis"] or 0)
+        tally, counts = Tally.from_summary(got)
         self._output(fmt, counts["first_row"], counts["last_row"], write, copy_to)
         self._crisis_rows(tally)
         self._problems(tally)

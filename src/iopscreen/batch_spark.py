@@ -193,13 +193,7 @@ class _SparkScreen(_Screen):
         got = self.con.execute(self.sql(summary_query(self.ruleset, id_column=self.id_column))
                                ).fetchone()
         assert got is not None
-        counts = dict(zip(("rows", "blank", "error_rows", "provisional", "crisis",
-                           "safety_review", "first_row", "last_row", "missing_ids"), got))
-        tally = Tally([int(n or 0) for n in got[9:]])
-        tally.rows, tally.blank = int(counts["rows"] or 0), int(counts["blank"] or 0)
-        tally.error_rows = int(counts["error_rows"] or 0)
-        tally.provisional = int(counts["provisional"] or 0)
-        tally.crisis = int(counts["crisis"] or 0)
+        tally, counts = Tally.from_summary(got)
         if folder is not None:
             self._write_folder(fmt, folder)
         else:
